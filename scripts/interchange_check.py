@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Cross-check the safetensors interchange against an independent numpy implementation.
+
+Needs only `pip install safetensors numpy` (no torch). Usage:
+
+    interchange_check.py BIN RUN_DIR DATA_DIR WORK_DIR
+
+1. `export` the trained run, run the book's forward pass in numpy on the test images: its
+   accuracy must equal `eval`'s (to 1e-4).
+2. Write a safetensors file with known weights, `import` it and `eval` it: accuracy and loss must
+   equal numpy's.
+3. `train --init-from` those weights with `shuffle = false` on a generated one-batch data set:
+   the first step's loss must equal numpy's loss for that batch (to 1e-5).
+"""
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+
+def read_idx(path):
+    opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    magic, n = struct.unpack(">II", data[:8])
+    if magic == 0x0803:
+        return np.frombuffer(data, np.uint8, offset=16).reshape(n, 784)
+    return np.frombuffer(data, np.uint8, offset=8)
+
+
+def find(data_dir, name):
+    for cand in (name, name + ".gz"):
+        p = os.path.join(data_dir, cand)
+        if os.path.exists(p):
+            return p
+    sys.exit(f"missing {name} in {data_dir}")
+
+
+def forward(weights, x, act="relu"):
+    """The book's nn.Sequential(Flatten, Linear, act, ..., Linear) in float32."""
+    h = x.astype(np.float32) / np.float32(255.0)
+    n_layers = len([k for k in weights if k.endswith(".weight")])
+    for i in range(n_layers):
+        w, b = weights[f"{2 * i + 1}.weight"], weights[f"{2 * i + 1}.bias"]
+        h = h @ w.T + b
+        if i < n_layers - 1:
+            h = {"relu": lambda z: np.maximum(z, 0), "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh}[act](h)
+    return h
+
+
+def cross_entropy(logits, labels):
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return -logp[np.arange(len(labels)), labels]
+
+
+def run(*args):
+    print("+", " ".join(map(str, args)), flush=True)
+    subprocess.run([str(a) for a in args], check=True, stdout=subprocess.DEVNULL)
+
+
+def write_idx(path, images=None, labels=None):
+    with open(path, "wb") as f:
+        if images is not None:
+            f.write(struct.pack(">IIII", 0x0803, len(images), 28, 28) + images.astype(np.uint8).tobytes())
+        else:
+            f.write(struct.pack(">II", 0x0801, len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+def main():
+    binary, run_dir, data_dir, work = sys.argv[1:5]
+    os.makedirs(work, exist_ok=True)
+    x = read_idx(find(data_dir, "t10k-images-idx3-ubyte"))
+    y = read_idx(find(data_dir, "t10k-labels-idx1-ubyte")).astype(np.int64)
+
+    # 1. The trained run, exported, evaluated by numpy and by `eval`.
+    exported = os.path.join(work, "exported.safetensors")
+    run(binary, "export", "--artifacts", run_dir, "--out", exported, "--backend", "ndarray")
+    w = load_file(exported)
+    assert w["1.weight"].shape == (256, 784) and w["1.weight"].dtype == np.float32, w["1.weight"].shape
+    assert w["3.weight"].shape == (10, 256), w["3.weight"].shape
+    acc_np = float((forward(w, x).argmax(1) == y).mean())
+    run(binary, "eval", "--artifacts", run_dir, "--data-dir", data_dir, "--backend", "ndarray")
+    acc_eval = json.load(open(os.path.join(run_dir, "eval.json")))["accuracy"]
+    print(f"1. exported run: numpy accuracy {acc_np:.6f}, eval accuracy {acc_eval:.6f}")
+    assert abs(acc_np - acc_eval) <= 1e-4, (acc_np, acc_eval)
+
+    # 2. Known weights written here, imported and evaluated there.
+    rng = np.random.default_rng(0)
+    known = {
+        "1.weight": rng.normal(0, 0.05, (256, 784)).astype(np.float32),
+        "1.bias": rng.normal(0, 0.05, (256,)).astype(np.float32),
+        "3.weight": rng.normal(0, 0.05, (10, 256)).astype(np.float32),
+        "3.bias": rng.normal(0, 0.05, (10,)).astype(np.float32),
+    }
+    known_path = os.path.join(work, "known.safetensors")
+    save_file(known, known_path)
+    logits = forward(known, x)
+    acc_known = float((logits.argmax(1) == y).mean())
+    loss_known = float(cross_entropy(logits, y).mean())
+    imported = os.path.join(work, "imported")
+    run(binary, "import", known_path, "--artifacts", imported, "--overwrite", "--backend", "ndarray")
+    run(binary, "eval", "--artifacts", imported, "--data-dir", data_dir, "--backend", "ndarray")
+    rep = json.load(open(os.path.join(imported, "eval.json")))
+    print(f"2. known weights: numpy accuracy {acc_known:.6f} loss {loss_known:.6f}; eval accuracy {rep['accuracy']:.6f} loss {rep['loss']:.6f}")
+    assert abs(acc_known - rep["accuracy"]) <= 1e-4
+    assert abs(loss_known - rep["loss"]) <= 1e-4 * max(1.0, loss_known)
+
+    # 3. train --init-from with shuffle = false: the first step's loss.
+    gen = os.path.join(work, "gen")
+    os.makedirs(gen, exist_ok=True)
+    gx = rng.integers(0, 256, (64, 784))
+    gy = rng.integers(0, 10, (64,))
+    write_idx(os.path.join(gen, "train-images-idx3-ubyte"), images=gx)
+    write_idx(os.path.join(gen, "train-labels-idx1-ubyte"), labels=gy)
+    write_idx(os.path.join(gen, "t10k-images-idx3-ubyte"), images=gx)
+    write_idx(os.path.join(gen, "t10k-labels-idx1-ubyte"), labels=gy)
+    cfg = os.path.join(work, "one-batch.toml")
+    with open(cfg, "w") as f:
+        f.write("epochs = 1\nbatch_size = 64\nhidden = [256]\nshuffle = false\n")
+    first = os.path.join(work, "init-run")
+    run(binary, "train", "--config", cfg, "--init-from", known_path, "--artifacts", first, "--overwrite",
+        "--data-dir", gen, "--skip-checksum", "--backend", "ndarray")
+    # One batch per epoch: the epoch's train loss is the loss of the first step.
+    with open(os.path.join(first, "metrics.csv")) as f:
+        row = f.read().splitlines()[1].split(",")
+    loss_rust = float(row[1])
+    loss_np = float(cross_entropy(forward(known, gx), gy).mean())
+    print(f"3. first step loss: numpy {loss_np:.6f}, train --init-from {loss_rust:.6f}")
+    assert abs(loss_np - loss_rust) <= 1e-5, (loss_np, loss_rust)
+    print("interchange check: all passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+//! The one place that chooses the backend and the device.
+//!
+//! Cargo features decide which backends are compiled in (`ndarray`, `wgpu`); `--backend` picks
+//! one of those at run time. wgpu is the default when it is compiled in.
+
+use burn::tensor::Device;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// CPU, burn-ndarray (cargo feature `ndarray`, on by default).
+    Ndarray,
+    /// GPU through wgpu: Vulkan, Metal or DX12 (cargo feature `wgpu`).
+    Wgpu,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Backends compiled into this binary, the default first.
+pub fn compiled() -> Vec<BackendKind> {
+    let mut v = Vec::new();
+    #[cfg(feature = "wgpu")]
+    v.push(BackendKind::Wgpu);
+    #[cfg(feature = "ndarray")]
+    v.push(BackendKind::Ndarray);
+    v
+}
+
+/// The backend to use: the requested one if it is compiled in, else the default.
+pub fn resolve(requested: Option<BackendKind>) -> Result<BackendKind> {
+    resolve_in(requested, &compiled())
+}
+
+/// [`resolve`] against an explicit list of compiled backends (testable for any build).
+pub fn resolve_in(requested: Option<BackendKind>, available: &[BackendKind]) -> Result<BackendKind> {
+    match requested {
+        Some(k) if available.contains(&k) => Ok(k),
+        Some(k) => Err(Error::input(format!(
+            "--backend {k}: this binary was built without the `{k}` backend; rebuild with `cargo build --release --features {k}`{}",
+            if available.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " or use --backend {}",
+                    available.iter().map(|b| b.name()).collect::<Vec<_>>().join("|")
+                )
+            }
+        ))),
+        None => available.first().copied().ok_or_else(|| {
+            Error::input("this binary has no backend compiled in; build with `--features ndarray` or `--features wgpu`")
+        }),
+    }
+}
+
+/// A ready device and a one-line description of it.
+pub struct Selected {
+    pub kind: BackendKind,
+    pub device: Device,
+    pub description: String,
+}
+
+/// Create the device for `kind`. For wgpu, the adapter is acquired here so that a machine
+/// without one gets an error instead of a panic on the first tensor operation.
+pub fn select(kind: BackendKind) -> Result<Selected> {
+    match kind {
+        BackendKind::Ndarray => ndarray_device(),
+        BackendKind::Wgpu => wgpu_device(),
+    }
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+#[cfg(feature = "ndarray")]
+fn ndarray_device() -> Result<Selected> {
+    #[allow(deprecated)] // Burn steers users to `flex`; ndarray is our measured CPU default.
+    let device = Device::ndarray();
+    Ok(Selected {
+        kind: BackendKind::Ndarray,
+        device,
+        description: format!("backend ndarray (CPU, {} threads)", threads()),
+    })
+}
+
+#[cfg(not(feature = "ndarray"))]
+fn ndarray_device() -> Result<Selected> {
+    Err(resolve_in(Some(BackendKind::Ndarray), &compiled()).unwrap_err())
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Selected> {
+    use std::sync::OnceLock;
+    // The runtime can be initialised once per process; keep the result for later calls.
+    static DEVICE: OnceLock<std::result::Result<(Device, String), String>> = OnceLock::new();
+    let res = DEVICE.get_or_init(|| {
+        Device::wgpu_options()
+            .init_with_setup()
+            .map(|(device, setup)| {
+                let info = setup.adapter.get_info();
+                (device, format!("backend wgpu ({}, {:?})", info.name, info.backend))
+            })
+            .map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())
+    });
+    match res {
+        Ok((device, description)) => Ok(Selected {
+            kind: BackendKind::Wgpu,
+            device: device.clone(),
+            description: description.clone(),
+        }),
+        Err(msg) => Err(Error::failure(format!(
+            "wgpu found no usable GPU adapter ({msg}); use --backend ndarray, or install a Vulkan driver (e.g. apt-get install mesa-vulkan-drivers)"
+        ))),
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> Result<Selected> {
+    Err(resolve_in(Some(BackendKind::Wgpu), &compiled()).unwrap_err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_not_built_names_the_feature() {
+        let e = resolve_in(Some(BackendKind::Wgpu), &[BackendKind::Ndarray]).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("--features wgpu"), "{m}");
+        assert!(m.contains("--backend ndarray"), "{m}");
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn default_is_the_first_compiled() {
+        assert_eq!(
+            resolve_in(None, &[BackendKind::Wgpu, BackendKind::Ndarray]).unwrap(),
+            BackendKind::Wgpu
+        );
+        assert_eq!(resolve_in(None, &[BackendKind::Ndarray]).unwrap(), BackendKind::Ndarray);
+        assert!(resolve_in(None, &[]).is_err());
+    }
+
+    #[test]
+    fn this_build_lists_its_features() {
+        let c = compiled();
+        assert_eq!(c.contains(&BackendKind::Ndarray), cfg!(feature = "ndarray"));
+        assert_eq!(c.contains(&BackendKind::Wgpu), cfg!(feature = "wgpu"));
+        if cfg!(feature = "wgpu") {
+            assert_eq!(c[0], BackendKind::Wgpu);
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! The run configuration: the book's recipe as defaults, read from `config/*.toml`, overridable
+//! from the CLI, validated, and saved beside the run as `config.toml`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil::atomic_write;
+
+/// Hidden-layer activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl Activation {
+    pub const ALL: [Activation; 3] = [Activation::Relu, Activation::Sigmoid, Activation::Tanh];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        }
+    }
+}
+
+impl std::fmt::Display for Activation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything that defines a run. Defaults equal the book's recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Number of epochs (passes over the 60,000 training images).
+    pub epochs: usize,
+    /// SGD learning rate (no momentum, no weight decay).
+    pub lr: f64,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Seed for weight initialisation and for the per-epoch shuffle order.
+    pub seed: u64,
+    /// Sizes of the hidden layers, in order.
+    pub hidden: Vec<usize>,
+    /// Hidden-layer activation: relu, sigmoid or tanh.
+    pub activation: Activation,
+    /// Standard deviation of the Normal(0, std) weight initialisation (biases start at zero).
+    pub init_std: f64,
+    /// Shuffle the training set every epoch (the book does); `false` keeps file order.
+    pub shuffle: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            lr: 0.1,
+            batch_size: 256,
+            seed: 42,
+            hidden: vec![256],
+            activation: Activation::Relu,
+            init_std: 0.01,
+            shuffle: true,
+        }
+    }
+}
+
+/// CLI overrides of the recipe (`None` = keep the file's value).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub epochs: Option<usize>,
+    pub lr: Option<f64>,
+    pub batch_size: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+impl TrainConfig {
+    /// Parse TOML text; `origin` names the file in error messages.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self> {
+        let cfg: TrainConfig = toml::from_str(text).map_err(|e| {
+            // toml's message spans several lines (with a source excerpt): keep the first.
+            let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
+            let field = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].lines().count().max(1);
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            Error::Config(format!(
+                "{origin}: {msg}{field}; see config/default.toml for the valid fields and values"
+            ))
+        })?;
+        cfg.validate().map_err(|m| Error::Config(format!("{origin}: {m}")))?;
+        Ok(cfg)
+    }
+
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(Error::Config(format!(
+                "{}: is a folder, not a config file; pass a .toml file with --config",
+                path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Config(format!(
+                "{}: config file not found; pass an existing file with --config (e.g. config/default.toml)",
+                path.display()
+            )),
+            std::io::ErrorKind::InvalidData => Error::Config(format!(
+                "{}: not a text (UTF-8) file; pass a TOML config with --config",
+                path.display()
+            )),
+            _ => Error::io("cannot read", path, e),
+        })?;
+        Self::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Apply CLI overrides and re-validate.
+    pub fn with_overrides(mut self, o: &Overrides) -> Result<Self> {
+        if let Some(v) = o.epochs {
+            self.epochs = v;
+        }
+        if let Some(v) = o.lr {
+            self.lr = v;
+        }
+        if let Some(v) = o.batch_size {
+            self.batch_size = v;
+        }
+        if let Some(v) = o.seed {
+            self.seed = v;
+        }
+        self.validate()
+            .map_err(|m| Error::Config(format!("command-line override: {m}")))?;
+        Ok(self)
+    }
+
+    /// Check every field; the message names the field and the accepted values.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.epochs == 0 {
+            return Err("field `epochs` must be at least 1".into());
+        }
+        if !self.lr.is_finite() || self.lr <= 0.0 {
+            return Err(format!(
+                "field `lr` must be a finite number > 0 (got {})",
+                self.lr
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err("field `batch_size` must be at least 1".into());
+        }
+        if self.hidden.is_empty() {
+            return Err(
+                "field `hidden` must list at least one hidden layer size, e.g. hidden = [256]"
+                    .into(),
+            );
+        }
+        if self.hidden.contains(&0) {
+            return Err(format!(
+                "field `hidden` must not contain 0 (got {:?})",
+                self.hidden
+            ));
+        }
+        if self.hidden.iter().any(|&h| h > 1 << 16) {
+            return Err(format!(
+                "field `hidden` has a layer wider than 65536 (got {:?})",
+                self.hidden
+            ));
+        }
+        if !self.init_std.is_finite() || self.init_std < 0.0 {
+            return Err(format!(
+                "field `init_std` must be a finite number >= 0 (got {})",
+                self.init_std
+            ));
+        }
+        Ok(())
+    }
+
+    /// Serialise as TOML (the resolved configuration of a run).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a TrainConfig always serialises")
+    }
+
+    /// Save atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = format!(
+            "# Resolved configuration of this run (written by `train`).\n{}",
+            self.to_toml()
+        );
+        atomic_write(path, text.as_bytes()).map_err(|e| Error::io("cannot write", path, e))
+    }
+
+    /// A short description of the architecture, e.g. `784-256-10 relu`.
+    pub fn describe_model(&self) -> String {
+        let mut s = String::from("784");
+        for h in &self.hidden {
+            s.push_str(&format!("-{h}"));
+        }
+        format!("{s}-10 {}", self.activation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_equal_the_recipe() {
+        let c = TrainConfig::default();
+        assert_eq!(c.epochs, 10);
+        assert_eq!(c.lr, 0.1);
+        assert_eq!(c.batch_size, 256);
+        assert_eq!(c.hidden, vec![256]);
+        assert_eq!(c.activation, Activation::Relu);
+        assert_eq!(c.init_std, 0.01);
+        assert!(c.shuffle);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn shipped_default_toml_equals_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let c = TrainConfig::load(&path).unwrap();
+        assert_eq!(c, TrainConfig::default());
+    }
+
+    #[test]
+    fn every_shipped_config_is_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "toml") {
+                TrainConfig::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 1);
+    }
+
+    #[test]
+    fn partial_file_keeps_defaults() {
+        let c = TrainConfig::from_toml_str("lr = 0.5\n", "t.toml").unwrap();
+        assert_eq!(c.lr, 0.5);
+        assert_eq!(c.batch_size, 256);
+    }
+
+    fn err(text: &str) -> String {
+        TrainConfig::from_toml_str(text, "t.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn invalid_values_are_rejected_naming_the_field() {
+        for (text, field) in [
+            ("lr = 0.0", "lr"),
+            ("lr = -1.0", "lr"),
+            ("lr = nan", "lr"),
+            ("lr = inf", "lr"),
+            ("batch_size = 0", "batch_size"),
+            ("epochs = 0", "epochs"),
+            ("hidden = []", "hidden"),
+            ("hidden = [256, 0]", "hidden"),
+            ("activation = \"softmax\"", "activation"),
+            ("learning_rate = 0.1", "learning_rate"),
+            ("lr = \"fast\"", "lr"),
+            ("epochs = -3", "epochs"),
+        ] {
+            let m = err(text);
+            assert!(m.contains(field), "{text}: {m}");
+            assert!(m.starts_with("t.toml"), "{text}: {m}");
+            assert!(!m.contains('\n'), "{text}: multi-line message {m:?}");
+        }
+    }
+
+    #[test]
+    fn not_toml_is_rejected() {
+        let m = err("this is { not toml");
+        assert!(m.contains("t.toml"), "{m}");
+    }
+
+    #[test]
+    fn overrides_apply_and_validate() {
+        let c = TrainConfig::default()
+            .with_overrides(&Overrides { epochs: Some(3), lr: Some(0.2), ..Default::default() })
+            .unwrap();
+        assert_eq!((c.epochs, c.lr), (3, 0.2));
+        let e = TrainConfig::default()
+            .with_overrides(&Overrides { lr: Some(f64::NAN), ..Default::default() })
+            .unwrap_err();
+        assert!(e.to_string().contains("lr"));
+    }
+
+    #[test]
+    fn save_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        let mut c = TrainConfig::default();
+        c.hidden = vec![128, 64];
+        c.activation = Activation::Tanh;
+        c.save(&p).unwrap();
+        assert_eq!(TrainConfig::load(&p).unwrap(), c);
+    }
+}

@@ -1,0 +1,201 @@
+//! The book's MLP as a Burn module: flatten -> Linear(784, h1) -> act -> ... -> Linear(hk, 10).
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::activation::{log_softmax, relu, sigmoid, tanh};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+
+use crate::config::{Activation, TrainConfig};
+use crate::data::{NUM_CLASSES, PIXELS};
+
+/// A mini-batch: images already flattened and scaled to [0, 1].
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// `[batch, 784]`
+    pub images: Tensor<2>,
+    /// `[batch]`, class indices 0-9
+    pub targets: Tensor<1, Int>,
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// Hidden layers then the output layer. Burn stores weights as `[in, out]`.
+    pub layers: Vec<Linear>,
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+/// Layer sizes from input to output, e.g. `[784, 256, 10]`.
+pub fn layer_sizes(hidden: &[usize]) -> Vec<usize> {
+    let mut sizes = vec![PIXELS];
+    sizes.extend_from_slice(hidden);
+    sizes.push(NUM_CLASSES);
+    sizes
+}
+
+/// A linear layer from host data: `weight` row-major `[d_in, d_out]`, `bias` `[d_out]`.
+pub fn linear_from(weight: Vec<f32>, bias: Vec<f32>, d_in: usize, d_out: usize, device: &Device) -> Linear {
+    Linear {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(weight, [d_in, d_out]), device)),
+        bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [d_out]), device))),
+    }
+}
+
+impl Mlp {
+    /// Weights from Normal(0, init_std) drawn on the host from `seed` (so every backend starts
+    /// from the same numbers), biases zero.
+    pub fn new(cfg: &TrainConfig, device: &Device) -> Self {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
+        let normal = Normal::new(0.0f32, cfg.init_std as f32).expect("init_std is validated >= 0");
+        let sizes = layer_sizes(&cfg.hidden);
+        let layers = sizes
+            .windows(2)
+            .map(|w| {
+                let (d_in, d_out) = (w[0], w[1]);
+                let weight: Vec<f32> = (0..d_in * d_out).map(|_| normal.sample(&mut rng)).collect();
+                linear_from(weight, vec![0.0; d_out], d_in, d_out, device)
+            })
+            .collect();
+        Self {
+            layers,
+            activation: cfg.activation,
+        }
+    }
+
+    /// `[batch, 784]` -> logits `[batch, 10]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        let mut x = x;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if i < last {
+                x = apply_activation(self.activation, x);
+            }
+        }
+        x
+    }
+
+    /// Logits and the per-example cross-entropy `[batch]`.
+    pub fn forward_loss(&self, batch: &Batch) -> (Tensor<2>, Tensor<1>) {
+        let logits = self.forward(batch.images.clone());
+        let losses = cross_entropy_per_example(logits.clone(), batch.targets.clone());
+        (logits, losses)
+    }
+
+    /// The `[out, in]`-free shapes of the layers as `(d_in, d_out)`.
+    pub fn shapes(&self) -> Vec<(usize, usize)> {
+        self.layers
+            .iter()
+            .map(|l| {
+                let [i, o] = l.weight.shape().dims();
+                (i, o)
+            })
+            .collect()
+    }
+}
+
+pub fn apply_activation<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
+    match act {
+        Activation::Relu => relu(x),
+        Activation::Sigmoid => sigmoid(x),
+        Activation::Tanh => tanh(x),
+    }
+}
+
+/// `-log softmax(logits)[target]` for each row: `[batch, 10]`, `[batch]` -> `[batch]`.
+/// Kept per example (not averaged) so the loss metric weighs every image equally, as the book's
+/// "sum of losses / number of images" does, even for the short last batch.
+pub fn cross_entropy_per_example(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [b, _] = logits.dims();
+    log_softmax(logits, 1)
+        .gather(1, targets.reshape([b, 1]))
+        .reshape([b])
+        .neg()
+}
+
+impl TrainStep for Mlp {
+    type Input = Batch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
+        let (logits, losses) = self.forward_loss(&batch);
+        // Mean over the batch, as the recipe's `CrossEntropyLoss(reduction='mean')`.
+        let grads = losses.clone().mean().backward();
+        TrainOutput::new(self, grads, ClassificationOutput::new(losses, logits, batch.targets))
+    }
+}
+
+impl InferenceStep for Mlp {
+    type Input = Batch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: Batch) -> ClassificationOutput {
+        let (logits, losses) = self.forward_loss(&batch);
+        ClassificationOutput::new(losses, logits, batch.targets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(deprecated)]
+    fn device() -> Device {
+        Device::ndarray()
+    }
+
+    fn stats(t: Tensor<2>) -> (f64, f64) {
+        let v: Vec<f32> = t.into_data().try_to_vec::<f32>().unwrap();
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+        let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+        (mean, var.sqrt())
+    }
+
+    #[test]
+    fn output_shape_and_layers() {
+        let cfg = TrainConfig::default();
+        let m = Mlp::new(&cfg, &device());
+        assert_eq!(m.shapes(), vec![(784, 256), (256, 10)]);
+        let x = Tensor::<2>::zeros([3, 784], &device());
+        assert_eq!(m.forward(x).dims(), [3, 10]);
+        let deep = TrainConfig { hidden: vec![128, 64, 32], ..cfg };
+        let m = Mlp::new(&deep, &device());
+        assert_eq!(m.shapes(), vec![(784, 128), (128, 64), (64, 32), (32, 10)]);
+    }
+
+    #[test]
+    fn initial_weights_are_normal_0_001_and_biases_zero() {
+        let m = Mlp::new(&TrainConfig::default(), &device());
+        let (mean, std) = stats(m.layers[0].weight.val());
+        assert!(mean.abs() < 1e-3, "mean {mean}");
+        assert!((std - 0.01).abs() < 5e-4, "std {std}");
+        let b: Vec<f32> = m.layers[0].bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap();
+        assert!(b.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn same_seed_same_weights_other_seed_other_weights() {
+        let cfg = TrainConfig::default();
+        let a: Vec<f32> = Mlp::new(&cfg, &device()).layers[1].weight.val().into_data().try_to_vec::<f32>().unwrap();
+        let b: Vec<f32> = Mlp::new(&cfg, &device()).layers[1].weight.val().into_data().try_to_vec::<f32>().unwrap();
+        let c: Vec<f32> = Mlp::new(&TrainConfig { seed: 7, ..cfg }, &device()).layers[1]
+            .weight.val().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn cross_entropy_matches_the_closed_form() {
+        let d = device();
+        let logits = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 0.0, 0.0, 0.0], [2, 3]), &d);
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![2i64, 0], [2]), &d);
+        let l: Vec<f32> = cross_entropy_per_example(logits, targets).into_data().try_to_vec::<f32>().unwrap();
+        let lse = (1f32.exp() + 2f32.exp() + 3f32.exp()).ln();
+        assert!((l[0] - (lse - 3.0)).abs() < 1e-5);
+        assert!((l[1] - 3f32.ln()).abs() < 1e-5);
+    }
+}

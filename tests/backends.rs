@@ -1,0 +1,58 @@
+//! Swapping backends: a run started on ndarray resumes on wgpu and the other way round, and a
+//! model written by either evaluates the same on both. Needs `--features wgpu` and a Vulkan
+//! driver (lavapipe in CI). Tiny data with one batch shape: each new shape is slow on lavapipe.
+#![cfg(feature = "wgpu")]
+
+mod common;
+use common::*;
+
+fn fixture() -> Fixture {
+    let f = Fixture::with_sizes(256, 128);
+    f.write_config("small.toml", "epochs = 2\nbatch_size = 128\nhidden = [32]\nseed = 1\n");
+    f
+}
+
+fn eval_acc(f: &Fixture, run: &str, backend: &str) -> f64 {
+    let data = f.data();
+    let out = f.run(&["eval", "--artifacts", run, "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", backend]);
+    out.ok();
+    assert!(out.stdout.lines().next().unwrap().contains(&format!("backend {backend}")), "{}", out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.path(run).join("eval.json")).unwrap()).unwrap();
+    v["accuracy"].as_f64().unwrap()
+}
+
+#[test]
+fn ndarray_run_resumes_on_wgpu_and_evaluates_the_same_on_both() {
+    let f = fixture();
+    f.train("run", &["--epochs", "1"]).ok();
+    let out = f.resume("run", "wgpu", &["--epochs", "2"]);
+    out.ok();
+    assert!(out.stdout.lines().next().unwrap().contains("backend wgpu"), "{}", out.stdout);
+    let rows = metrics(&f.path("run"));
+    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(rows[1].train_loss < rows[0].train_loss, "{rows:?}");
+    let a = eval_acc(&f, "run", "ndarray");
+    let b = eval_acc(&f, "run", "wgpu");
+    assert!((a - b).abs() <= 0.001, "ndarray {a} vs wgpu {b}");
+    // The wgpu-trained epoch continued the ndarray one: close to an all-ndarray run.
+    f.train("cpu", &[]).ok();
+    let cpu = metrics(&f.path("cpu"));
+    assert!((cpu[1].test_acc - rows[1].test_acc).abs() <= 0.05, "{cpu:?} vs {rows:?}");
+}
+
+#[test]
+fn wgpu_run_resumes_on_ndarray() {
+    let f = fixture();
+    let data = f.data();
+    let out = f.run(&[
+        "train", "--config", "small.toml", "--epochs", "1", "--artifacts", "run", "--data-dir",
+        data.to_str().unwrap(), "--skip-checksum", "--backend", "wgpu",
+    ]);
+    out.ok();
+    f.resume("run", "ndarray", &["--epochs", "2"]).ok();
+    let rows = metrics(&f.path("run"));
+    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2]);
+    // A checkpoint written on wgpu evaluates on ndarray.
+    let out = f.run(&["eval", "--artifacts", "run", "--checkpoint", "1", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", "ndarray"]);
+    out.ok();
+}

@@ -1,0 +1,158 @@
+//! Helpers for the integration tests: run the real binary on small generated data.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_d2l-mlp");
+
+/// A temp folder with a small learnable data set and a small recipe.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+pub const N_TRAIN: usize = 512;
+pub const N_TEST: usize = 128;
+
+impl Fixture {
+    pub fn new() -> Self {
+        Self::with_sizes(N_TRAIN, N_TEST)
+    }
+
+    pub fn with_sizes(n_train: usize, n_test: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        d2l_mlp::data::write_synthetic(&dir.path().join("data"), n_train, n_test, 7, true).unwrap();
+        let f = Fixture { dir };
+        f.write_config("small.toml", "epochs = 3\nbatch_size = 64\nhidden = [32]\nlr = 0.1\nseed = 1\n");
+        f
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.path("data")
+    }
+
+    pub fn write_config(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Run the binary in the fixture folder.
+    pub fn run(&self, args: &[&str]) -> Out {
+        run_in(self.dir.path(), args)
+    }
+
+    /// `train` on the small recipe with the generated data, on ndarray.
+    pub fn train(&self, run: &str, extra: &[&str]) -> Out {
+        let data = self.data();
+        let mut args = vec![
+            "train",
+            "--config",
+            "small.toml",
+            "--artifacts",
+            run,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--skip-checksum",
+            "--backend",
+            "ndarray",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    /// `train --resume` (no --config: the run's own), on `backend`.
+    pub fn resume(&self, run: &str, backend: &str, extra: &[&str]) -> Out {
+        let data = self.data();
+        let mut args = vec![
+            "train",
+            "--resume",
+            "--artifacts",
+            run,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--skip-checksum",
+            "--backend",
+            backend,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Bad input: exit 2, one line on stderr, no panic.
+    pub fn bad_input(&self) -> &Self {
+        assert_eq!(self.code, 2, "expected exit 2\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self.one_error_line()
+    }
+
+    pub fn one_error_line(&self) -> &Self {
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "expected one stderr line, got:\n{}", self.stderr);
+        assert!(!self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"), "{}", self.stderr);
+        self
+    }
+}
+
+pub fn run_in(dir: &Path, args: &[&str]) -> Out {
+    let o: Output = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("FASHION_MNIST_DIR")
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+pub fn metrics(run: &Path) -> Vec<d2l_mlp::metrics::EpochRow> {
+    d2l_mlp::metrics::read(&run.join("metrics.csv")).unwrap()
+}
+
+/// The host weights of a model file, via the library.
+pub fn weights(run: &Path, file: &Path) -> Vec<Vec<f32>> {
+    #[allow(deprecated)]
+    let device = burn::tensor::Device::ndarray();
+    let cfg = d2l_mlp::training::load_run_config(run).unwrap();
+    let m = d2l_mlp::checkpoint::load_model_file(file, &cfg, &device).unwrap();
+    d2l_mlp::export::to_torch_layers(&m)
+        .into_iter()
+        .flat_map(|l| [l.weight, l.bias])
+        .collect()
+}
+
+/// Metrics rows without the wall-clock column.
+pub fn figures(rows: &[d2l_mlp::metrics::EpochRow]) -> Vec<[f64; 5]> {
+    rows.iter()
+        .map(|r| [r.epoch as f64, r.train_loss, r.train_acc, r.test_loss, r.test_acc])
+        .collect()
+}
+
+pub fn assert_close(a: &[[f64; 5]], b: &[[f64; 5]], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+    for (x, y) in a.iter().zip(b) {
+        for (u, v) in x.iter().zip(y) {
+            assert!((u - v).abs() <= tol, "{a:?}\nvs\n{b:?}");
+        }
+    }
+}

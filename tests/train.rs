@@ -1,0 +1,209 @@
+//! `train` end to end on small generated data: artifacts, output, reproducibility, no clobbering,
+//! resume (exact continuation, extension, refused overrides, kill -9, damaged checkpoints).
+
+mod common;
+use common::*;
+
+#[test]
+fn a_short_run_lowers_the_loss_and_writes_every_artifact() {
+    let f = Fixture::new();
+    let out = f.train("run", &[]);
+    out.ok();
+    let run = f.path("run");
+    for p in ["config.toml", "metrics.csv", "model.bpk", "curves.png", "experiment.log"] {
+        assert!(run.join(p).is_file(), "missing {p}");
+    }
+    for e in 1..=3 {
+        for kind in ["model", "optim", "scheduler"] {
+            assert!(run.join(format!("checkpoint/{kind}-{e}.bpk")).is_file(), "missing {kind}-{e}");
+        }
+    }
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(text.starts_with("epoch,train_loss,train_acc,test_loss,test_acc,seconds\n"));
+    let rows = metrics(&run);
+    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(rows[2].train_loss < rows[0].train_loss, "{rows:?}");
+    assert!(rows[2].test_acc > 0.5, "synthetic data is easy: {rows:?}");
+    // The saved config is the resolved recipe.
+    let cfg = d2l_mlp::config::TrainConfig::load(&run.join("config.toml")).unwrap();
+    assert_eq!((cfg.epochs, cfg.batch_size, cfg.hidden.clone()), (3, 64, vec![32]));
+    // One line per epoch with the figures, no per-batch debug dumps.
+    assert!(out.stdout.contains("epoch  1/3  train loss "), "{}", out.stdout);
+    assert!(out.stdout.contains("epoch  3/3"), "{}", out.stdout);
+    assert!(!out.stdout.contains("ProgressSnapshot"), "{}", out.stdout);
+    assert!(out.stdout.lines().next().unwrap().contains("backend ndarray"), "{}", out.stdout);
+    assert!(out.stdout.contains("done: 3 epoch(s)"));
+    // The final model equals the last checkpoint.
+    assert_eq!(weights(&run, &run.join("model.bpk")), weights(&run, &run.join("checkpoint/model-3.bpk")));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_metrics() {
+    let f = Fixture::new();
+    f.train("a", &[]).ok();
+    f.train("b", &[]).ok();
+    f.train("c", &["--seed", "2"]).ok();
+    let (a, b, c) = (metrics(&f.path("a")), metrics(&f.path("b")), metrics(&f.path("c")));
+    assert_eq!(figures(&a), figures(&b));
+    assert_ne!(figures(&a), figures(&c));
+}
+
+#[test]
+fn an_existing_run_is_never_clobbered_without_overwrite() {
+    let f = Fixture::new();
+    f.train("run", &["--epochs", "1"]).ok();
+    let before = std::fs::read(f.path("run/metrics.csv")).unwrap();
+    let out = f.train("run", &["--epochs", "1"]);
+    out.bad_input();
+    assert!(out.stderr.contains("--resume") && out.stderr.contains("--overwrite"), "{}", out.stderr);
+    assert_eq!(std::fs::read(f.path("run/metrics.csv")).unwrap(), before);
+    f.train("run", &["--epochs", "2", "--overwrite"]).ok();
+    assert_eq!(metrics(&f.path("run")).len(), 2);
+    // --resume and --overwrite together are refused.
+    f.resume("run", "ndarray", &["--overwrite"]).bad_input();
+}
+
+#[test]
+fn cli_overrides_reach_the_run() {
+    let f = Fixture::new();
+    f.train("run", &["--epochs", "1", "--lr", "0.05", "--batch-size", "32", "--seed", "9"]).ok();
+    let cfg = d2l_mlp::config::TrainConfig::load(&f.path("run/config.toml")).unwrap();
+    assert_eq!((cfg.epochs, cfg.lr, cfg.batch_size, cfg.seed), (1, 0.05, 32, 9));
+}
+
+#[test]
+fn resume_after_2_epochs_matches_4_epochs_straight() {
+    let f = Fixture::new();
+    f.train("straight", &["--epochs", "4"]).ok();
+    f.train("split", &["--epochs", "2"]).ok();
+    let out = f.resume("split", "ndarray", &["--epochs", "4"]);
+    out.ok();
+    assert!(out.stdout.contains("resuming at epoch 3 of 4"), "{}", out.stdout);
+    let (a, b) = (metrics(&f.path("straight")), metrics(&f.path("split")));
+    assert_eq!(b.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_close(&figures(&a), &figures(&b), 1e-6);
+    assert_eq!(
+        weights(&f.path("straight"), &f.path("straight/model.bpk")),
+        weights(&f.path("split"), &f.path("split/model.bpk"))
+    );
+    // The run's config now records the new total.
+    let cfg = d2l_mlp::config::TrainConfig::load(&f.path("split/config.toml")).unwrap();
+    assert_eq!(cfg.epochs, 4);
+}
+
+#[test]
+fn resume_refuses_recipe_changes_and_empty_folders() {
+    let f = Fixture::new();
+    f.train("run", &["--epochs", "1"]).ok();
+    for flag in [["--lr", "0.5"], ["--batch-size", "16"], ["--seed", "3"]] {
+        let out = f.resume("run", "ndarray", &flag);
+        out.bad_input();
+        assert!(out.stderr.contains(flag[0]), "{}", out.stderr);
+    }
+    let other = f.write_config("wide.toml", "hidden = [64]\n");
+    let out = f.resume("run", "ndarray", &["--config", other.to_str().unwrap()]);
+    out.bad_input();
+    assert!(out.stderr.contains("--config"), "{}", out.stderr);
+    std::fs::create_dir(f.path("empty")).unwrap();
+    let out = f.resume("empty", "ndarray", &[]);
+    out.bad_input();
+    assert!(out.stderr.contains("no run"), "{}", out.stderr);
+    // A finished run with nothing to do says so and succeeds.
+    let out = f.resume("run", "ndarray", &[]);
+    out.ok();
+    assert!(out.stdout.contains("--epochs"), "{}", out.stdout);
+}
+
+#[test]
+fn keep_checkpoints_keeps_the_last_n() {
+    let f = Fixture::new();
+    f.train("run", &["--epochs", "3", "--keep-checkpoints", "1"]).ok();
+    assert_eq!(d2l_mlp::checkpoint::epochs_on_disk(&f.path("run")), vec![3]);
+    f.train("zero", &["--keep-checkpoints", "0"]).bad_input();
+}
+
+#[test]
+fn a_truncated_latest_checkpoint_is_reported_and_skipped() {
+    let f = Fixture::new();
+    f.train("run", &["--epochs", "3"]).ok();
+    let ck = f.path("run/checkpoint/model-3.bpk");
+    let bytes = std::fs::read(&ck).unwrap();
+    std::fs::write(&ck, &bytes[..bytes.len() / 2]).unwrap();
+    let out = f.resume("run", "ndarray", &["--epochs", "4"]);
+    out.ok();
+    assert!(out.stdout.contains("checkpoint of epoch 3 is incomplete or unreadable"), "{}", out.stdout);
+    assert!(out.stdout.contains("resuming at epoch 3 of 4"), "{}", out.stdout);
+    assert_eq!(metrics(&f.path("run")).iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    // Straight 4 epochs gives the same figures: the damaged epoch was recomputed, not trusted.
+    f.train("straight", &["--epochs", "4"]).ok();
+    assert_close(&figures(&metrics(&f.path("straight"))), &figures(&metrics(&f.path("run"))), 1e-6);
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_from_its_last_checkpoint() {
+    let f = Fixture::with_sizes(4096, 256);
+    let data = f.data();
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "train", "--config", "small.toml", "--epochs", "30", "--artifacts", "run", "--data-dir",
+            data.to_str().unwrap(), "--skip-checksum", "--backend", "ndarray",
+        ])
+        .current_dir(f.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while metrics(&f.path("run")).len() < 2 && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(70));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let killed_at = metrics(&f.path("run")).len();
+    assert!((2..30).contains(&killed_at), "killed after {killed_at} epochs");
+    f.resume("run", "ndarray", &[]).ok();
+    let rows = metrics(&f.path("run"));
+    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), (1..=30).collect::<Vec<_>>());
+    assert!(f.path("run/model.bpk").is_file());
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_run_resumes() {
+    let f = Fixture::with_sizes(4096, 256);
+    let data = f.data();
+    let child = std::process::Command::new(BIN)
+        .args([
+            "train", "--config", "small.toml", "--epochs", "40", "--artifacts", "run", "--data-dir",
+            data.to_str().unwrap(), "--skip-checksum", "--backend", "ndarray",
+        ])
+        .current_dir(f.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while metrics(&f.path("run")).is_empty() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let run = f.path("run");
+    let rows = metrics(&run);
+    assert!(rows.len() < 40, "stopped early");
+    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), d2l_mlp::checkpoint::epochs_on_disk(&run));
+    let leftovers: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .chain(std::fs::read_dir(run.join("checkpoint")).unwrap())
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    f.resume("run", "ndarray", &["--epochs", &(rows.len() + 1).to_string()]).ok();
+    assert_eq!(metrics(&run).len(), rows.len() + 1);
+}
