@@ -87,15 +87,24 @@ impl TrainConfig {
         let cfg: TrainConfig = toml::from_str(text).map_err(|e| {
             // toml's message spans several lines (with a source excerpt): keep the first.
             let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
-            let field = e
+            // Name the line and, for a bad value, its field (the key left of `=` on that line).
+            let (line_no, key) = e
                 .span()
                 .map(|s| {
-                    let line = text[..s.start.min(text.len())].lines().count().max(1);
-                    format!(" (line {line})")
+                    let start = s.start.min(text.len());
+                    let line_start = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+                    let line = text[line_start..].lines().next().unwrap_or("");
+                    let key = line
+                        .split_once('=')
+                        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+                        .filter(|k| !k.is_empty() && !msg.contains(k.as_str()));
+                    (Some(text[..start].matches('\n').count() + 1), key)
                 })
-                .unwrap_or_default();
+                .unwrap_or((None, None));
+            let field = key.map(|k| format!("field `{k}`: ")).unwrap_or_default();
+            let at = line_no.map(|l| format!(" (line {l})")).unwrap_or_default();
             Error::Config(format!(
-                "{origin}: {msg}{field}; see config/default.toml for the valid fields and values"
+                "{origin}: {field}{msg}{at}; see config/default.toml for the valid fields and values"
             ))
         })?;
         cfg.validate().map_err(|m| Error::Config(format!("{origin}: {m}")))?;

@@ -410,11 +410,12 @@ pub fn synthetic(n: usize, seed: u64) -> Split {
         let label = rng.random_range(0..NUM_CLASSES as u8);
         labels.push(label);
         let img = &mut images[i * PIXELS..(i + 1) * PIXELS];
-        // Class c lights a horizontal band and a vertical band at class-specific places.
+        // Class c lights one of 5 horizontal bands and one of 2 vertical bands: a unique pair.
         let c = label as usize;
+        let (h, v) = (c % 5, c / 5);
         for y in 0..SIDE {
             for x in 0..SIDE {
-                let band = (y / 3 == c % 9) || (x / 3 == (c * 7) % 9);
+                let band = (y / 5 == h && y % 5 < 4) || (x >= 3 + 12 * v && x < 10 + 12 * v);
                 let base: i32 = if band { 200 } else { 20 };
                 let noise: i32 = rng.random_range(-20..=20);
                 img[y * SIDE + x] = (base + noise).clamp(0, 255) as u8;

@@ -26,7 +26,7 @@ fn a_short_run_lowers_the_loss_and_writes_every_artifact() {
     assert!(rows[2].test_acc > 0.5, "synthetic data is easy: {rows:?}");
     // The saved config is the resolved recipe.
     let cfg = d2l_mlp::config::TrainConfig::load(&run.join("config.toml")).unwrap();
-    assert_eq!((cfg.epochs, cfg.batch_size, cfg.hidden.clone()), (3, 64, vec![32]));
+    assert_eq!((cfg.epochs, cfg.batch_size, cfg.hidden.clone()), (3, 32, vec![32]));
     // One line per epoch with the figures, no per-batch debug dumps.
     assert!(out.stdout.contains("epoch  1/3  train loss "), "{}", out.stdout);
     assert!(out.stdout.contains("epoch  3/3"), "{}", out.stdout);

@@ -23,7 +23,7 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         d2l_mlp::data::write_synthetic(&dir.path().join("data"), n_train, n_test, 7, true).unwrap();
         let f = Fixture { dir };
-        f.write_config("small.toml", "epochs = 3\nbatch_size = 64\nhidden = [32]\nlr = 0.1\nseed = 1\n");
+        f.write_config("small.toml", "epochs = 3\nbatch_size = 32\nhidden = [32]\nlr = 0.1\ninit_std = 0.1\nseed = 1\n");
         f
     }
 
