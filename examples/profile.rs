@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, SgdConfig};
-use burn::tensor::Device;
 use d2l_mlp::config::TrainConfig;
 use d2l_mlp::loader::{epoch_order, make_batch};
 use d2l_mlp::model::Mlp;
@@ -16,8 +15,7 @@ use d2l_mlp::model::Mlp;
 fn main() {
     let dir = std::env::args().nth(1).unwrap_or_else(|| d2l_mlp::data::SYSTEM_DIR.to_string());
     let data = d2l_mlp::data::load(std::path::Path::new(&dir), false).expect("data");
-    #[allow(deprecated)]
-    let device = Device::ndarray();
+    let device = d2l_mlp::backend::cpu_device();
     let cfg = TrainConfig::default();
     let mut model = Mlp::new(&cfg, &device).fork(&device.clone().autodiff()).train();
     let mut optim = SgdConfig::new().init();

@@ -87,10 +87,17 @@ fn threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
+/// The CPU device (burn-ndarray). Burn marks it deprecated in favour of `flex`; ndarray is
+/// our measured CPU default (see the README's speed section).
+#[cfg(feature = "ndarray")]
+pub fn cpu_device() -> Device {
+    #[allow(deprecated)]
+    Device::ndarray()
+}
+
 #[cfg(feature = "ndarray")]
 fn ndarray_device() -> Result<Selected> {
-    #[allow(deprecated)] // Burn steers users to `flex`; ndarray is our measured CPU default.
-    let device = Device::ndarray();
+    let device = cpu_device();
     Ok(Selected {
         kind: BackendKind::Ndarray,
         device,

@@ -229,9 +229,8 @@ pub fn import(file: &Path, run: &Path, config: Option<&Path>, overwrite: bool, b
 mod tests {
     use super::*;
 
-    #[allow(deprecated)]
     fn device() -> Device {
-        Device::ndarray()
+        crate::backend::cpu_device()
     }
 
     #[test]

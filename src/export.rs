@@ -222,9 +222,8 @@ pub fn load_safetensors_model(path: &Path, cfg: &TrainConfig, device: &Device) -
 mod tests {
     use super::*;
 
-    #[allow(deprecated)]
     fn device() -> Device {
-        Device::ndarray()
+        crate::backend::cpu_device()
     }
 
     #[test]

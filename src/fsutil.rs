@@ -34,6 +34,18 @@ where
     atomic_write(path, &buf)
 }
 
+/// Remove temp files left by writers that were killed mid-write (they never replaced a finished
+/// file). Returns how many were removed.
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +59,15 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn stale_temps_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".tmp-abc"), b"half").unwrap();
+        std::fs::write(dir.path().join("keep.txt"), b"x").unwrap();
+        assert_eq!(remove_stale_temps(dir.path()), 1);
+        assert!(dir.path().join("keep.txt").exists());
     }
 
     #[test]

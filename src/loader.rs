@@ -138,9 +138,8 @@ mod tests {
     use super::*;
     use crate::data::synthetic;
 
-    #[allow(deprecated)]
     fn device() -> Device {
-        Device::ndarray()
+        crate::backend::cpu_device()
     }
 
     #[test]

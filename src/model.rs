@@ -142,9 +142,8 @@ impl InferenceStep for Mlp {
 mod tests {
     use super::*;
 
-    #[allow(deprecated)]
     fn device() -> Device {
-        Device::ndarray()
+        crate::backend::cpu_device()
     }
 
     fn stats(t: Tensor<2>) -> (f64, f64) {

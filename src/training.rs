@@ -296,8 +296,15 @@ pub fn train(opts: &TrainOptions, out: &mut dyn FnMut(String)) -> Result<TrainOu
 
     let data = load_data(&opts.data, out)?;
     if cfg.batch_size > data.train.len() {
+        let origin = if opts.overrides.batch_size.is_some() {
+            "--batch-size".to_string()
+        } else if opts.resume {
+            run_dir.join(CONFIG_FILE).display().to_string()
+        } else {
+            opts.config_path.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)).display().to_string()
+        };
         return Err(Error::Config(format!(
-            "field `batch_size` ({}) is larger than the training set ({} images); use a batch size of at most {}",
+            "{origin}: field `batch_size` ({}) is larger than the training set ({} images); use a batch size of at most {}",
             cfg.batch_size,
             data.train.len(),
             data.train.len()
@@ -312,6 +319,11 @@ pub fn train(opts: &TrainOptions, out: &mut dyn FnMut(String)) -> Result<TrainOu
         None => Mlp::new(&cfg, &device),
     };
     if opts.resume {
+        let stale = crate::fsutil::remove_stale_temps(&run_dir)
+            + crate::fsutil::remove_stale_temps(&checkpoint::checkpoint_dir(&run_dir));
+        if stale > 0 {
+            out(format!("removed {stale} temp file(s) left by an interrupted write"));
+        }
         let all = metrics::read(&run_dir.join(METRICS_FILE))?;
         let latest = checkpoint::latest_complete(&run_dir, &cfg, &device, usize::MAX, |w| out(w));
         match latest {

@@ -131,8 +131,7 @@ pub fn metrics(run: &Path) -> Vec<d2l_mlp::metrics::EpochRow> {
 
 /// The host weights of a model file, via the library.
 pub fn weights(run: &Path, file: &Path) -> Vec<Vec<f32>> {
-    #[allow(deprecated)]
-    let device = burn::tensor::Device::ndarray();
+    let device = d2l_mlp::backend::cpu_device();
     let cfg = d2l_mlp::training::load_run_config(run).unwrap();
     let m = d2l_mlp::checkpoint::load_model_file(file, &cfg, &device).unwrap();
     d2l_mlp::export::to_torch_layers(&m)
