@@ -56,3 +56,18 @@ fn wgpu_run_resumes_on_ndarray() {
     let out = f.run(&["eval", "--artifacts", "run", "--checkpoint", "1", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", "ndarray"]);
     out.ok();
 }
+
+#[test]
+fn no_adapter_is_a_clear_error_not_a_panic() {
+    let f = fixture();
+    // Hide every Vulkan driver and every EGL (GL) vendor from the loaders.
+    let out = run_env(
+        f.dir.path(),
+        &["activations", "--backend", "wgpu", "--out", "a.png"],
+        &[("VK_ICD_FILENAMES", "/nonexistent.json"), ("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent.json")],
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    out.one_error_line();
+    assert!(out.stderr.contains("no usable GPU adapter") && out.stderr.contains("--backend ndarray"), "{}", out.stderr);
+    assert!(!f.path("a.png").exists());
+}

@@ -111,8 +111,14 @@ impl Out {
 }
 
 pub fn run_in(dir: &Path, args: &[&str]) -> Out {
+    run_env(dir, args, &[])
+}
+
+/// Like [`run_in`] with extra environment variables.
+pub fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
     let o: Output = Command::new(BIN)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env_remove("FASHION_MNIST_DIR")
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
