@@ -131,12 +131,36 @@ pub fn model_from_bytes(bytes: Bytes, cfg: &TrainConfig, device: &Device) -> std
     let fresh = Mlp::new(cfg, device);
     fresh.try_load_record(record).map_err(|e| {
         let msg = e.to_string();
-        let short: String = msg.chars().take(200).collect();
+        let detail = first_shape_mismatch(&msg).unwrap_or_else(|| msg.chars().take(160).collect());
         format!(
-            "does not fit the run's architecture {} ({short}); use the config.toml the model was trained with",
+            "does not fit the run's architecture {} ({detail}); use the config.toml the model was trained with",
             cfg.describe_model()
         )
     })
+}
+
+/// `layers.0.weight is [784, 32], expected [784, 16]` from Burn's record validation message.
+fn first_shape_mismatch(msg: &str) -> Option<String> {
+    let dims_after = |text: &str, marker: &str| -> Option<String> {
+        let rest = &text[text.find(marker)? + marker.len()..];
+        Some(rest[..=rest.find(']')?].to_string())
+    };
+    let start = msg.find("layers.")?;
+    let item = &msg[start..];
+    let name = &item[..item.find(':')?];
+    let expected = dims_after(item, "expected Shape { dims: ")?;
+    let found = dims_after(item, "record has Shape { dims: ")?;
+    Some(format!("{name} is {found}, expected {expected}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shape_mismatch_is_summarised() {
+        let m = r#"Record validation error: Apply errors: ["layers.0.weight: shape mismatch, expected Shape { dims: [784, 16] } but record has Shape { dims: [784, 32] }", "x"]"#;
+        assert_eq!(super::first_shape_mismatch(m).unwrap(), "layers.0.weight is [784, 32], expected [784, 16]");
+        assert!(super::first_shape_mismatch("other").is_none());
+    }
 }
 
 /// Check that all three files of `epoch` exist and parse, and that the model fits `cfg`.

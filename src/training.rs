@@ -411,9 +411,12 @@ pub fn train(opts: &TrainOptions, out: &mut dyn FnMut(String)) -> Result<TrainOu
         return Err(Error::failure(e.clone()));
     }
     if let Some(epoch) = st.diverged {
-        let last_good = st.rows.last().map(|r| r.epoch).unwrap_or(0);
+        let kept = match st.rows.last() {
+            Some(r) => format!("the checkpoints and metrics.csv up to epoch {} are intact (`train --resume` continues from them)", r.epoch),
+            None => "no epoch had finished, so nothing was checkpointed".to_string(),
+        };
         return Err(Error::failure(format!(
-            "training diverged in epoch {epoch}: the loss became NaN, infinite or exploded past {EXPLODED_LOSS} (learning rate {} is too large); train a new run with a smaller --lr such as 0.1. The checkpoints and metrics.csv up to epoch {last_good} are intact (`train --resume` continues from them)",
+            "training diverged in epoch {epoch}: the loss became NaN, infinite or exploded past {EXPLODED_LOSS} (learning rate {} is too large); train with a smaller --lr such as 0.1; {kept}",
             cfg.lr
         )));
     }
