@@ -1,7 +1,8 @@
 //! The one place that chooses the backend and the device.
 //!
-//! Cargo features decide which backends are compiled in (`ndarray`, `wgpu`); `--backend` picks
-//! one of those at run time. wgpu is the default when it is compiled in.
+//! Cargo features decide which backends are compiled in (`ndarray`, `flex`, `wgpu`); `--backend`
+//! picks one of those at run time. The default is wgpu when it is compiled in, else flex, else
+//! ndarray.
 
 use burn::tensor::Device;
 
@@ -12,6 +13,8 @@ use crate::error::{Error, Result};
 pub enum BackendKind {
     /// CPU, burn-ndarray (cargo feature `ndarray`, on by default).
     Ndarray,
+    /// CPU, burn-flex, Burn's newer CPU backend (cargo feature `flex`; faster here).
+    Flex,
     /// GPU through wgpu: Vulkan, Metal or DX12 (cargo feature `wgpu`).
     Wgpu,
 }
@@ -20,6 +23,7 @@ impl BackendKind {
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Ndarray => "ndarray",
+            BackendKind::Flex => "flex",
             BackendKind::Wgpu => "wgpu",
         }
     }
@@ -36,6 +40,8 @@ pub fn compiled() -> Vec<BackendKind> {
     let mut v = Vec::new();
     #[cfg(feature = "wgpu")]
     v.push(BackendKind::Wgpu);
+    #[cfg(feature = "flex")]
+    v.push(BackendKind::Flex);
     #[cfg(feature = "ndarray")]
     v.push(BackendKind::Ndarray);
     v
@@ -79,6 +85,7 @@ pub struct Selected {
 pub fn select(kind: BackendKind) -> Result<Selected> {
     match kind {
         BackendKind::Ndarray => ndarray_device(),
+        BackendKind::Flex => flex_device(),
         BackendKind::Wgpu => wgpu_device(),
     }
 }
@@ -87,8 +94,8 @@ fn threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// The CPU device (burn-ndarray). Burn marks it deprecated in favour of `flex`; ndarray is
-/// our measured CPU default (see the README's speed section).
+/// The CPU device (burn-ndarray). Burn marks it deprecated in favour of `flex`; ndarray stays
+/// the default CPU backend, and `flex` (faster here) is opt-in through its cargo feature.
 #[cfg(feature = "ndarray")]
 pub fn cpu_device() -> Device {
     #[allow(deprecated)]
@@ -108,6 +115,20 @@ fn ndarray_device() -> Result<Selected> {
 #[cfg(not(feature = "ndarray"))]
 fn ndarray_device() -> Result<Selected> {
     Err(resolve_in(Some(BackendKind::Ndarray), &compiled()).unwrap_err())
+}
+
+#[cfg(feature = "flex")]
+fn flex_device() -> Result<Selected> {
+    Ok(Selected {
+        kind: BackendKind::Flex,
+        device: Device::flex(),
+        description: format!("backend flex (CPU, {} threads)", threads()),
+    })
+}
+
+#[cfg(not(feature = "flex"))]
+fn flex_device() -> Result<Selected> {
+    Err(resolve_in(Some(BackendKind::Flex), &compiled()).unwrap_err())
 }
 
 #[cfg(feature = "wgpu")]
@@ -169,6 +190,7 @@ mod tests {
         let c = compiled();
         assert_eq!(c.contains(&BackendKind::Ndarray), cfg!(feature = "ndarray"));
         assert_eq!(c.contains(&BackendKind::Wgpu), cfg!(feature = "wgpu"));
+        assert_eq!(c.contains(&BackendKind::Flex), cfg!(feature = "flex"));
         if cfg!(feature = "wgpu") {
             assert_eq!(c[0], BackendKind::Wgpu);
         }

@@ -75,7 +75,7 @@ enum Command {
         /// Start from these weights (safetensors in the book's PyTorch layout) instead of random ones.
         #[arg(long, value_name = "FILE")]
         init_from: Option<PathBuf>,
-        /// Backend to run on (default: wgpu when built in, else ndarray).
+        /// Backend to run on (default: wgpu when built in, else flex, else ndarray).
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
     },
@@ -90,7 +90,7 @@ enum Command {
         checkpoint: Option<usize>,
         #[command(flatten)]
         data: DataArgs,
-        /// Backend to run on (default: wgpu when built in, else ndarray).
+        /// Backend to run on (default: wgpu when built in, else flex, else ndarray).
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
     },
@@ -116,7 +116,7 @@ enum Command {
         checkpoint: Option<usize>,
         #[command(flatten)]
         data: DataArgs,
-        /// Backend to run on (default: wgpu when built in, else ndarray).
+        /// Backend to run on (default: wgpu when built in, else flex, else ndarray).
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
     },
@@ -134,7 +134,7 @@ enum Command {
         /// Output PNG.
         #[arg(long, value_name = "FILE.png", default_value = "activations.png")]
         out: PathBuf,
-        /// Backend to run on (default: wgpu when built in, else ndarray).
+        /// Backend to run on (default: wgpu when built in, else flex, else ndarray).
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
     },
@@ -163,7 +163,7 @@ enum Command {
         /// Output file (default: model.safetensors in the run folder).
         #[arg(long, value_name = "FILE.safetensors")]
         out: Option<PathBuf>,
-        /// Backend to run on (default: wgpu when built in, else ndarray).
+        /// Backend to run on (default: wgpu when built in, else flex, else ndarray).
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
     },
@@ -180,7 +180,7 @@ enum Command {
         /// Replace an existing run in --artifacts.
         #[arg(long)]
         overwrite: bool,
-        /// Backend to run on (default: wgpu when built in, else ndarray).
+        /// Backend to run on (default: wgpu when built in, else flex, else ndarray).
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
     },
