@@ -1,6 +1,6 @@
 //! `bench`: how fast the recipe trains here, per backend, without writing a run.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -145,7 +145,7 @@ pub fn bench(o: &BenchOptions, out: &mut dyn FnMut(String)) -> Result<BenchRepor
             }
         };
         let outcome = training::train(&opts, &mut quiet)?;
-        let d = data::load(data_opts.data_dir.as_deref().unwrap_or(Path::new(".")), false)?;
+        let (n_train, n_test) = outcome.split_sizes;
         let train_s: Vec<f64> = outcome.split_seconds.iter().map(|s| s.0).collect();
         let test_s: Vec<f64> = outcome.split_seconds.iter().map(|s| s.1).collect();
         let epoch_s: Vec<f64> = outcome.split_seconds.iter().map(|s| s.0 + s.1).collect();
@@ -157,10 +157,10 @@ pub fn bench(o: &BenchOptions, out: &mut dyn FnMut(String)) -> Result<BenchRepor
             device: selected.description.clone(),
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             epochs: o.epochs,
-            train_images: d.train.len(),
-            test_images: d.test.len(),
-            train_images_per_second: d.train.len() as f64 / tr.median,
-            test_images_per_second: d.test.len() as f64 / te.median,
+            train_images: n_train,
+            test_images: n_test,
+            train_images_per_second: n_train as f64 / tr.median,
+            test_images_per_second: n_test as f64 / te.median,
             train_seconds: tr,
             test_seconds: te,
             epoch_seconds: Spread::of(&epoch_s),

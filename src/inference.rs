@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
 use crate::checkpoint;
@@ -85,17 +85,16 @@ pub struct EvalReport {
 pub fn evaluate(model: &Mlp, split: &Split, device: &Device, label: &str) -> EvalReport {
     let mut confusion = vec![vec![0u64; NUM_CLASSES]; NUM_CLASSES];
     let mut loss_sum = 0.0f64;
-    for (ci, chunk) in split.images.chunks(1000 * PIXELS).enumerate() {
-        let b = chunk.len() / PIXELS;
-        let labels = &split.labels[ci * 1000..ci * 1000 + b];
-        let x: Vec<f32> = chunk.iter().map(|&p| p as f32 * (1.0 / 255.0)).collect();
-        let x = Tensor::<2>::from_data(TensorData::new(x, [b, PIXELS]), device);
-        let t = Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [b]), device);
+    let indices: Vec<usize> = (0..split.len()).collect();
+    for chunk in indices.chunks(1000) {
+        let batch = crate::loader::make_batch(split, chunk, device);
+        let labels: Vec<u8> = chunk.iter().map(|&i| split.labels[i]).collect();
+        let (x, t) = (batch.images, batch.targets);
         let logits = model.forward(x);
         let losses: Vec<f32> = cross_entropy_per_example(logits.clone(), t).into_data().try_to_vec::<f32>().unwrap_or_default();
         loss_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
         let logits: Vec<f32> = logits.into_data().try_to_vec::<f32>().unwrap_or_default();
-        for (row, &l) in logits.chunks(NUM_CLASSES).zip(labels) {
+        for (row, &l) in logits.chunks(NUM_CLASSES).zip(&labels) {
             confusion[l as usize][argmax(row)] += 1;
         }
     }

@@ -81,6 +81,8 @@ pub struct TrainOutcome {
     pub config: TrainConfig,
     /// Seconds of the training and of the test split of each epoch trained in this call.
     pub split_seconds: Vec<(f64, f64)>,
+    /// Images in the training and the test split.
+    pub split_sizes: (usize, usize),
 }
 
 pub const DEFAULT_CONFIG: &str = "config/default.toml";
@@ -295,6 +297,7 @@ pub fn train(opts: &TrainOptions, out: &mut dyn FnMut(String)) -> Result<TrainOu
     let device = selected.device.clone();
 
     let data = load_data(&opts.data, out)?;
+    let split_sizes = (data.train.len(), data.test.len());
     if cfg.batch_size > data.train.len() {
         let origin = if opts.overrides.batch_size.is_some() {
             "--batch-size".to_string()
@@ -314,7 +317,7 @@ pub fn train(opts: &TrainOptions, out: &mut dyn FnMut(String)) -> Result<TrainOu
     // Where to start.
     let mut start_epoch = 0;
     let mut history = Vec::new();
-    let mut model = match &opts.init_from {
+    let model = match &opts.init_from {
         Some(p) => crate::export::load_safetensors_model(p, &cfg, &device)?,
         None => Mlp::new(&cfg, &device),
     };
@@ -350,13 +353,10 @@ pub fn train(opts: &TrainOptions, out: &mut dyn FnMut(String)) -> Result<TrainOu
                 let m = checkpoint::load_model_file(&checkpoint::file_for(&run_dir, checkpoint::MODEL, start_epoch), &cfg, &device)?;
                 save_model(&m, &run_dir.join(MODEL_FILE))?;
             }
-            return Ok(TrainOutcome { run_dir, rows: history, config: cfg, split_seconds: Vec::new() });
+            return Ok(TrainOutcome { run_dir, rows: history, config: cfg, split_seconds: Vec::new(), split_sizes });
         }
+        // The Learner restores model, optimizer and scheduler from the checkpoint (`.checkpoint`).
         out(format!("resuming at epoch {} of {}", start_epoch + 1, cfg.epochs));
-        if start_epoch > 0 {
-            // The Learner restores these weights from the checkpoint; start from them here too.
-            model = checkpoint::load_model_file(&checkpoint::file_for(&run_dir, checkpoint::MODEL, start_epoch), &cfg, &device)?;
-        }
     } else if opts.overwrite && is_run(&run_dir) {
         out(format!("--overwrite: replacing the run in {}", run_dir.display()));
         remove_run(&run_dir)?;
@@ -457,7 +457,7 @@ pub fn train(opts: &TrainOptions, out: &mut dyn FnMut(String)) -> Result<TrainOu
         ckpt_dir.display(),
         run_dir.join(METRICS_FILE).display()
     ));
-    Ok(TrainOutcome { run_dir, rows, config: cfg, split_seconds })
+    Ok(TrainOutcome { run_dir, rows, config: cfg, split_seconds, split_sizes })
 }
 
 /// Save a model record (`.bpk`) atomically.
