@@ -8,7 +8,7 @@ use burn::tensor::Device;
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// CPU, burn-ndarray (cargo feature `ndarray`, on by default).
@@ -48,6 +48,20 @@ pub fn compiled() -> Vec<BackendKind> {
 }
 
 /// The backend to use: the requested one if it is compiled in, else the default.
+/// The environment variable that sets the default backend (e.g. `flex` on a machine whose
+/// binary has wgpu built in but no GPU).
+pub const ENV_BACKEND: &str = "D2L_MLP_BACKEND";
+
+/// The one place that chooses the backend and device: resolve the request, then open it.
+pub fn open(requested: Option<BackendKind>) -> Result<Selected> {
+    select(resolve(requested)?)
+}
+
+/// The fastest CPU backend built in, for messages that suggest one.
+pub fn best_cpu() -> Option<BackendKind> {
+    compiled().into_iter().find(|k| *k != BackendKind::Wgpu)
+}
+
 pub fn resolve(requested: Option<BackendKind>) -> Result<BackendKind> {
     resolve_in(requested, &compiled())
 }
@@ -94,17 +108,26 @@ fn threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// The CPU device (burn-ndarray). Burn marks it deprecated in favour of `flex`; ndarray stays
-/// the default CPU backend, and `flex` (faster here) is opt-in through its cargo feature.
-#[cfg(feature = "ndarray")]
+/// The default CPU device: flex when built in, else ndarray (which Burn 0.22 deprecates).
+#[cfg(feature = "flex")]
 pub fn cpu_device() -> Device {
+    Device::flex()
+}
+
+#[cfg(all(feature = "ndarray", not(feature = "flex")))]
+pub fn cpu_device() -> Device {
+    ndarray_raw()
+}
+
+#[cfg(feature = "ndarray")]
+fn ndarray_raw() -> Device {
     #[allow(deprecated)]
     Device::ndarray()
 }
 
 #[cfg(feature = "ndarray")]
 fn ndarray_device() -> Result<Selected> {
-    let device = cpu_device();
+    let device = ndarray_raw();
     Ok(Selected {
         kind: BackendKind::Ndarray,
         device,
@@ -151,9 +174,12 @@ fn wgpu_device() -> Result<Selected> {
             device: device.clone(),
             description: description.clone(),
         }),
-        Err(msg) => Err(Error::failure(format!(
-            "wgpu found no usable GPU adapter ({msg}); use --backend ndarray, or install a Vulkan driver (e.g. apt-get install mesa-vulkan-drivers)"
-        ))),
+        Err(msg) => {
+            let cpu = best_cpu().map(|k| format!("use --backend {k} (or set {ENV_BACKEND}={k}), or ")).unwrap_or_default();
+            Err(Error::failure(format!(
+                "wgpu found no usable GPU adapter ({msg}); {cpu}install a Vulkan driver (e.g. apt-get install mesa-vulkan-drivers)"
+            )))
+        }
     }
 }
 

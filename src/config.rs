@@ -35,6 +35,28 @@ impl std::fmt::Display for Activation {
     }
 }
 
+/// How the weights start (biases always start at zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// Normal(0, `init_std`): the book's recipe.
+    Normal,
+    /// Glorot/Xavier uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out)).
+    XavierUniform,
+    /// He/Kaiming normal for ReLU, Normal(0, sqrt(2 / fan_in)).
+    KaimingNormal,
+}
+
+impl Init {
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::Normal => "normal",
+            Init::XavierUniform => "xavier_uniform",
+            Init::KaimingNormal => "kaiming_normal",
+        }
+    }
+}
+
 /// Everything that defines a run. Defaults equal the book's recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -55,6 +77,14 @@ pub struct TrainConfig {
     pub init_std: f64,
     /// Shuffle the training set every epoch (the book does); `false` keeps file order.
     pub shuffle: bool,
+    /// Weight initialisation: normal (with `init_std`), xavier_uniform or kaiming_normal.
+    pub init: Init,
+    /// SGD momentum (0: plain SGD, as the book).
+    pub momentum: f64,
+    /// SGD weight decay (L2 penalty; 0: none).
+    pub weight_decay: f64,
+    /// Dropout probability after each hidden activation, in training only (0: none).
+    pub dropout: f64,
 }
 
 impl Default for TrainConfig {
@@ -68,6 +98,10 @@ impl Default for TrainConfig {
             activation: Activation::Relu,
             init_std: 0.01,
             shuffle: true,
+            init: Init::Normal,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            dropout: 0.0,
         }
     }
 }
@@ -200,10 +234,12 @@ impl TrainConfig {
 
     /// Save atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = format!(
-            "# Resolved configuration of this run (written by `train`).\n{}",
-            self.to_toml()
-        );
+        self.save_with_header(path, "Resolved configuration of this run (written by `train`).")
+    }
+
+    /// Save with a comment line saying where the run came from.
+    pub fn save_with_header(&self, path: &Path, header: &str) -> Result<()> {
+        let text = format!("# {header}\n{}", self.to_toml());
         atomic_write(path, text.as_bytes()).map_err(|e| Error::io("cannot write", path, e))
     }
 

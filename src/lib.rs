@@ -1,22 +1,21 @@
 //! The Dive into Deep Learning "concise MLP" on Fashion-MNIST, trained with Burn.
 //!
-//! One concept per module; `main.rs` is a thin CLI over these.
+//! Data flows one way: `main.rs` parses, `commands` turns arguments into calls, and the
+//! library below (run folders, training, data, plots, inference) never prints or exits.
 
 pub mod backend;
 pub mod bench;
-pub mod checkpoint;
 pub mod commands;
 pub mod config;
 pub mod data;
-pub mod download;
 pub mod error;
-pub mod export;
 pub mod fsutil;
 pub mod inference;
-pub mod loader;
-pub mod metrics;
+pub mod interchange;
 pub mod model;
 pub mod plot;
-pub mod training;
+pub mod report;
+pub mod run;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -1,14 +1,14 @@
 //! The book's MLP as a Burn module: flatten -> Linear(784, h1) -> act -> ... -> Linear(hk, 10).
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
+use burn::nn::{DropoutConfig, Linear};
 use burn::tensor::activation::{log_softmax, relu, sigmoid, tanh};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
+use rand_distr::{Distribution, Normal, Uniform};
 
-use crate::config::{Activation, TrainConfig};
+use crate::config::{Activation, Init, TrainConfig};
 use crate::data::{NUM_CLASSES, PIXELS};
 
 /// A mini-batch: images already flattened and scaled to [0, 1].
@@ -26,6 +26,10 @@ pub struct Mlp {
     pub layers: Vec<Linear>,
     #[module(skip)]
     pub activation: Activation,
+    /// Dropout probability after each hidden activation (kept out of the record: it has no
+    /// weights, and records of runs without it must still load).
+    #[module(skip)]
+    pub dropout: f64,
 }
 
 /// Layer sizes from input to output, e.g. `[784, 256, 10]`.
@@ -47,22 +51,21 @@ pub fn linear_from(weight: Vec<f32>, bias: Vec<f32>, d_in: usize, d_out: usize, 
 impl Mlp {
     /// Weights from Normal(0, init_std) drawn on the host from `seed` (so every backend starts
     /// from the same numbers), biases zero.
+    ///
+    /// Xavier and Kaiming use Burn's formulas (`Initializer::XavierUniform`/`KaimingNormal`,
+    /// gain 1 and sqrt 2), but draw on the host for the same reason.
     pub fn new(cfg: &TrainConfig, device: &Device) -> Self {
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
-        let normal = Normal::new(0.0f32, cfg.init_std as f32).expect("init_std is validated >= 0");
         let sizes = layer_sizes(&cfg.hidden);
         let layers = sizes
             .windows(2)
             .map(|w| {
                 let (d_in, d_out) = (w[0], w[1]);
-                let weight: Vec<f32> = (0..d_in * d_out).map(|_| normal.sample(&mut rng)).collect();
+                let weight = init_weights(cfg, d_in, d_out, &mut rng);
                 linear_from(weight, vec![0.0; d_out], d_in, d_out, device)
             })
             .collect();
-        Self {
-            layers,
-            activation: cfg.activation,
-        }
+        Self { layers, activation: cfg.activation, dropout: cfg.dropout }
     }
 
     /// `[batch, 784]` -> logits `[batch, 10]`.
@@ -73,6 +76,10 @@ impl Mlp {
             x = layer.forward(x);
             if i < last {
                 x = apply_activation(self.activation, x);
+                if self.dropout > 0.0 {
+                    // Burn's Dropout is active only on an autodiff device, i.e. in training steps.
+                    x = DropoutConfig::new(self.dropout).init().forward(x);
+                }
             }
         }
         x
@@ -95,6 +102,25 @@ impl Mlp {
             })
             .collect()
     }
+}
+
+/// `d_in * d_out` weights for one layer, drawn from `rng` as `cfg.init` says.
+fn init_weights(cfg: &TrainConfig, d_in: usize, d_out: usize, rng: &mut rand::rngs::StdRng) -> Vec<f32> {
+    let n = d_in * d_out;
+    match cfg.init {
+        Init::Normal => sample(Normal::new(0.0f32, cfg.init_std as f32), n, rng),
+        Init::KaimingNormal => sample(Normal::new(0.0f32, (2.0 / d_in as f32).sqrt()), n, rng),
+        Init::XavierUniform => {
+            let a = (6.0 / (d_in + d_out) as f32).sqrt();
+            let u = Uniform::new_inclusive(-a, a).expect("a finite positive bound");
+            (0..n).map(|_| u.sample(rng)).collect()
+        }
+    }
+}
+
+fn sample<E: std::fmt::Debug>(dist: Result<Normal<f32>, E>, n: usize, rng: &mut rand::rngs::StdRng) -> Vec<f32> {
+    let dist = dist.expect("the standard deviation is validated finite and >= 0");
+    (0..n).map(|_| dist.sample(rng)).collect()
 }
 
 pub fn apply_activation<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {

@@ -31,7 +31,7 @@ fn ndarray_run_resumes_on_wgpu_and_evaluates_the_same_on_both() {
     let rows = metrics(&f.path("run"));
     assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2]);
     assert!(rows[1].train_loss < rows[0].train_loss, "{rows:?}");
-    let a = eval_acc(&f, "run", "ndarray");
+    let a = eval_acc(&f, "run", CPU);
     let b = eval_acc(&f, "run", "wgpu");
     assert!((a - b).abs() <= 0.001, "ndarray {a} vs wgpu {b}");
     // The wgpu-trained epoch continued the ndarray one: close to an all-ndarray run.
@@ -49,11 +49,11 @@ fn wgpu_run_resumes_on_ndarray() {
         data.to_str().unwrap(), "--skip-checksum", "--backend", "wgpu",
     ]);
     out.ok();
-    f.resume("run", "ndarray", &["--epochs", "2"]).ok();
+    f.resume("run", CPU, &["--epochs", "2"]).ok();
     let rows = metrics(&f.path("run"));
     assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2]);
     // A checkpoint written on wgpu evaluates on ndarray.
-    let out = f.run(&["eval", "--artifacts", "run", "--checkpoint", "1", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", "ndarray"]);
+    let out = f.run(&["eval", "--artifacts", "run", "--checkpoint", "1", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU]);
     out.ok();
 }
 

@@ -85,7 +85,7 @@ fn bad_data_files_are_named_with_a_fix() {
 fn foreign_content_fails_the_checksum_unless_skipped() {
     let f = Fixture::new();
     let data = f.data();
-    let out = f.run(&["train", "--config", "small.toml", "--epochs", "1", "--data-dir", data.to_str().unwrap(), "--backend", "ndarray"]);
+    let out = f.run(&["train", "--config", "small.toml", "--epochs", "1", "--data-dir", data.to_str().unwrap(), "--backend", CPU]);
     out.bad_input();
     assert!(out.stderr.contains("--skip-checksum") && out.stderr.contains("SHA-256"), "{}", out.stderr);
     // Custom IDX data trains with the flag.
@@ -113,7 +113,7 @@ fn bad_configs_name_the_field() {
         let f = Fixture::new();
         f.write_config("bad.toml", text);
         let data = f.data();
-        let out = f.run(&["train", "--config", "bad.toml", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", "ndarray"]);
+        let out = f.run(&["train", "--config", "bad.toml", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU]);
         assert_eq!(out.code, 2, "{name}: {}", out.stderr);
         out.one_error_line();
         assert!(out.stderr.contains(needle), "{name}: {}", out.stderr);
@@ -137,7 +137,7 @@ fn bad_models_and_runs_are_reported() {
     let f = Fixture::new();
     f.train("run", &["--epochs", "1"]).ok();
     let data = f.data();
-    let eval = |run: &str| f.run(&["eval", "--artifacts", run, "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", "ndarray"]);
+    let eval = |run: &str| f.run(&["eval", "--artifacts", run, "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU]);
     eval("run").ok();
 
     let copy = |name: &str| {
@@ -179,7 +179,7 @@ fn bad_models_and_runs_are_reported() {
     eval("does-not-exist").bad_input();
     let out = f.run(&["predict", "--artifacts", "empty", "--data-dir", data.to_str().unwrap(), "--skip-checksum"]);
     out.bad_input();
-    let out = f.run(&["eval", "--artifacts", "run", "--checkpoint", "9", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", "ndarray"]);
+    let out = f.run(&["eval", "--artifacts", "run", "--checkpoint", "9", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU]);
     out.bad_input();
     assert!(out.stderr.contains("model-9.bpk"), "{}", out.stderr);
 }
@@ -242,14 +242,14 @@ fn a_diverging_run_stops_at_the_first_non_finite_loss_and_stays_resumable() {
     assert!(rows.iter().all(|r| r.train_loss.is_finite()), "{rows:?}");
     assert_eq!(
         rows.iter().map(|r| r.epoch).collect::<Vec<_>>(),
-        d2l_mlp::checkpoint::epochs_on_disk(&run),
+        d2l_mlp::run::checkpoint::epochs_on_disk(&d2l_mlp::run::RunDir::new(run)),
         "metrics.csv matches the checkpoints"
     );
     assert!(!run.join("model.bpk").exists(), "no final model from a diverged run");
     // The user lowers the learning rate in the run's config; --resume continues from what is kept.
     let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap().replace("lr = 1000.0", "lr = 0.1");
     std::fs::write(run.join("config.toml"), cfg).unwrap();
-    f.resume("run", "ndarray", &[]).ok();
+    f.resume("run", CPU, &[]).ok();
     assert_eq!(metrics(&run).len(), 3);
 }
 
@@ -268,9 +268,9 @@ fn twenty_kills_at_random_moments_then_a_complete_run() {
     };
     let epochs = "25";
     for i in 0..20 {
-        let mut args = vec!["train", "--config", "small.toml", "--epochs", epochs, "--artifacts", "run", "--data-dir", data, "--skip-checksum", "--backend", "ndarray"];
+        let mut args = vec!["train", "--config", "small.toml", "--epochs", epochs, "--artifacts", "run", "--data-dir", data, "--skip-checksum", "--backend", CPU];
         if i > 0 && f.path("run/config.toml").exists() {
-            args = vec!["train", "--resume", "--artifacts", "run", "--data-dir", data, "--skip-checksum", "--backend", "ndarray"];
+            args = vec!["train", "--resume", "--artifacts", "run", "--data-dir", data, "--skip-checksum", "--backend", CPU];
         }
         let mut child = std::process::Command::new(BIN)
             .args(&args)
@@ -293,7 +293,7 @@ fn twenty_kills_at_random_moments_then_a_complete_run() {
         assert!(rows.windows(2).all(|w| w[1].epoch == w[0].epoch + 1), "attempt {i}: {rows:?}");
     }
     let out = if f.path("run/config.toml").exists() {
-        f.resume("run", "ndarray", &[])
+        f.resume("run", CPU, &[])
     } else {
         f.train("run", &["--epochs", epochs])
     };
@@ -301,7 +301,7 @@ fn twenty_kills_at_random_moments_then_a_complete_run() {
     let rows = metrics(&f.path("run"));
     assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), (1..=25).collect::<Vec<_>>());
     assert!(Path::new(&f.path("run/model.bpk")).is_file());
-    assert_eq!(d2l_mlp::checkpoint::epochs_on_disk(&f.path("run")), (1..=25).collect::<Vec<_>>());
+    assert_eq!(d2l_mlp::run::checkpoint::epochs_on_disk(&d2l_mlp::run::RunDir::new(f.path("run"))), (1..=25).collect::<Vec<_>>());
     // Temp files of killed writers are cleaned up by the resumes.
     let temps = std::fs::read_dir(f.path("run/checkpoint")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".tmp-")).count();
     assert_eq!(temps, 0);

@@ -1,5 +1,5 @@
 //! The flex CPU backend (cargo feature `flex`): trains, and swaps with ndarray both ways.
-#![cfg(feature = "flex")]
+#![cfg(all(feature = "flex", feature = "ndarray"))]
 
 mod common;
 use common::*;

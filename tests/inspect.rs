@@ -14,7 +14,7 @@ fn eval_and_predict_agree_with_training_and_each_other() {
     f.train("run", &[]).ok();
     let data = f.data();
     let d = data.to_str().unwrap();
-    let out = f.run(&["eval", "--artifacts", "run", "--data-dir", d, "--skip-checksum", "--backend", "ndarray"]);
+    let out = f.run(&["eval", "--artifacts", "run", "--data-dir", d, "--skip-checksum", "--backend", CPU]);
     out.ok();
     assert!(out.stdout.contains("confusion matrix"), "{}", out.stdout);
     assert!(out.stdout.contains("Ankle boot"), "{}", out.stdout);
@@ -29,7 +29,7 @@ fn eval_and_predict_agree_with_training_and_each_other() {
     assert_eq!(cells, N_TEST as u64);
 
     // predict on every test image: its right answers equal eval's.
-    let out = f.run(&["predict", "--artifacts", "run", "--count", &N_TEST.to_string(), "--data-dir", d, "--skip-checksum", "--backend", "ndarray"]);
+    let out = f.run(&["predict", "--artifacts", "run", "--count", &N_TEST.to_string(), "--data-dir", d, "--skip-checksum", "--backend", CPU]);
     out.ok();
     let correct = rep["per_class"].as_array().unwrap().iter().map(|c| c["correct"].as_u64().unwrap()).sum::<u64>();
     assert!(out.stdout.contains(&format!("{correct}/{N_TEST} correct")), "{}", out.stdout);
@@ -38,14 +38,14 @@ fn eval_and_predict_agree_with_training_and_each_other() {
     assert!(w >= 28 * 4 && h >= 28 * 4, "{w}x{h}");
 
     // A random sample with a seed, to a chosen file; the same seed gives the same table.
-    let a = f.run(&["predict", "--artifacts", "run", "--count", "5", "--seed", "3", "--out", "p.png", "--data-dir", d, "--skip-checksum", "--backend", "ndarray"]);
-    let b = f.run(&["predict", "--artifacts", "run", "--count", "5", "--seed", "3", "--out", "p.png", "--data-dir", d, "--skip-checksum", "--backend", "ndarray"]);
+    let a = f.run(&["predict", "--artifacts", "run", "--count", "5", "--seed", "3", "--out", "p.png", "--data-dir", d, "--skip-checksum", "--backend", CPU]);
+    let b = f.run(&["predict", "--artifacts", "run", "--count", "5", "--seed", "3", "--out", "p.png", "--data-dir", d, "--skip-checksum", "--backend", CPU]);
     a.ok();
     assert_eq!(a.stdout, b.stdout);
     assert!(f.path("p.png").is_file());
 
     // A checkpoint can be evaluated too.
-    f.run(&["eval", "--artifacts", "run", "--checkpoint", "1", "--data-dir", d, "--skip-checksum", "--backend", "ndarray"]).ok();
+    f.run(&["eval", "--artifacts", "run", "--checkpoint", "1", "--data-dir", d, "--skip-checksum", "--backend", CPU]).ok();
 }
 
 #[test]
@@ -60,16 +60,16 @@ fn predict_reads_outside_pictures_and_refuses_non_images() {
         }
     }
     img.save(f.path("shirt.png")).unwrap();
-    let out = f.run(&["predict", "--artifacts", "run", "--image", "shirt.png", "--backend", "ndarray"]);
+    let out = f.run(&["predict", "--artifacts", "run", "--image", "shirt.png", "--backend", CPU]);
     out.ok();
     assert!(out.stdout.contains("shirt.png (light background: inverted):"), "{}", out.stdout);
     let line = out.stdout.lines().find(|l| l.contains("shirt.png")).unwrap();
     assert_eq!(line.matches(", ").count(), 2, "top-3: {line}");
     std::fs::write(f.path("notes.png"), "this is not a picture").unwrap();
-    let out = f.run(&["predict", "--artifacts", "run", "--image", "notes.png", "--backend", "ndarray"]);
+    let out = f.run(&["predict", "--artifacts", "run", "--image", "notes.png", "--backend", CPU]);
     out.bad_input();
     assert!(out.stderr.contains("notes.png"), "{}", out.stderr);
-    f.run(&["predict", "--artifacts", "run", "--image", "missing.jpg", "--backend", "ndarray"]).bad_input();
+    f.run(&["predict", "--artifacts", "run", "--image", "missing.jpg", "--backend", CPU]).bad_input();
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn curves_plot_and_activation_pictures() {
     f.run(&["plot", "--artifacts", "a", "b", "--out", "cmp.png"]).ok();
     assert_eq!(png_size(&f.path("cmp.png")), curves);
     f.run(&["plot", "--artifacts", "nowhere"]).bad_input();
-    let out = f.run(&["activations", "--out", "act.png", "--backend", "ndarray"]);
+    let out = f.run(&["activations", "--out", "act.png", "--backend", CPU]);
     out.ok();
     let (w, h) = png_size(&f.path("act.png"));
     assert!(w >= 600 && h >= 600, "{w}x{h}");
@@ -97,29 +97,29 @@ fn export_import_round_trip_is_bit_identical() {
     f.train("run", &["--epochs", "2"]).ok();
     let data = f.data();
     let d = data.to_str().unwrap();
-    f.run(&["export", "--artifacts", "run", "--out", "w.safetensors", "--backend", "ndarray"]).ok();
+    f.run(&["export", "--artifacts", "run", "--out", "w.safetensors", "--backend", CPU]).ok();
     let bytes = std::fs::read(f.path("w.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     assert_eq!(st.tensor("1.weight").unwrap().shape(), &[32, 784]);
     assert_eq!(st.tensor("3.weight").unwrap().shape(), &[10, 32]);
-    f.run(&["import", "w.safetensors", "--artifacts", "imported", "--backend", "ndarray"]).ok();
+    f.run(&["import", "w.safetensors", "--artifacts", "imported", "--backend", CPU]).ok();
     assert_eq!(weights(&f.path("run"), &f.path("run/model.bpk")), weights(&f.path("imported"), &f.path("imported/model.bpk")));
     let eval = |run: &str| {
-        f.run(&["eval", "--artifacts", run, "--data-dir", d, "--skip-checksum", "--backend", "ndarray"]).ok();
+        f.run(&["eval", "--artifacts", run, "--data-dir", d, "--skip-checksum", "--backend", CPU]).ok();
         let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.path(run).join("eval.json")).unwrap()).unwrap();
         v["accuracy"].as_f64().unwrap()
     };
     assert_eq!(eval("run"), eval("imported"));
     // Checkpoints export too; a mismatching config is refused naming the tensors' layers.
-    f.run(&["export", "--artifacts", "run", "--checkpoint", "1", "--out", "e1.safetensors", "--backend", "ndarray"]).ok();
+    f.run(&["export", "--artifacts", "run", "--checkpoint", "1", "--out", "e1.safetensors", "--backend", CPU]).ok();
     f.write_config("wide.toml", "hidden = [64]\n");
-    let out = f.run(&["import", "w.safetensors", "--artifacts", "x", "--config", "wide.toml", "--backend", "ndarray"]);
+    let out = f.run(&["import", "w.safetensors", "--artifacts", "x", "--config", "wide.toml", "--backend", CPU]);
     out.bad_input();
     assert!(out.stderr.contains("[784, 32, 10]"), "{}", out.stderr);
-    let out = f.run(&["import", "w.safetensors", "--artifacts", "imported", "--backend", "ndarray"]);
+    let out = f.run(&["import", "w.safetensors", "--artifacts", "imported", "--backend", CPU]);
     out.bad_input();
     std::fs::write(f.path("junk.safetensors"), "junk").unwrap();
-    f.run(&["import", "junk.safetensors", "--artifacts", "y", "--backend", "ndarray"]).bad_input();
+    f.run(&["import", "junk.safetensors", "--artifacts", "y", "--backend", CPU]).bad_input();
     // train --init-from starts from the given weights: its first epoch beats a random start.
     let out = f.train("warm", &["--epochs", "1", "--init-from", "w.safetensors"]);
     out.ok();
@@ -132,14 +132,14 @@ fn export_import_round_trip_is_bit_identical() {
 fn bench_prints_and_writes_its_figures() {
     let f = Fixture::new();
     let data = f.data();
-    let out = f.run(&["bench", "--epochs", "1", "--backend", "ndarray", "--json", "bench.json", "--data-dir", data.to_str().unwrap(), "--skip-checksum"]);
+    let out = f.run(&["bench", "--epochs", "1", "--backend", CPU, "--json", "bench.json", "--data-dir", data.to_str().unwrap(), "--skip-checksum"]);
     out.ok();
     for needle in ["train:", "test:", "images/s", "peak RSS", "burn 0.22", "threads", "backend ndarray"] {
         assert!(out.stdout.contains(needle), "{needle}: {}", out.stdout);
     }
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.path("bench.json")).unwrap()).unwrap();
     let r = &v["results"][0];
-    assert_eq!(r["backend"], "ndarray");
+    assert_eq!(r["backend"], CPU);
     assert_eq!(r["train_images"].as_u64().unwrap(), N_TRAIN as u64);
     assert!(r["train_seconds"]["median"].as_f64().unwrap() > 0.0);
     assert!(r["test_images_per_second"].as_f64().unwrap() > 0.0);

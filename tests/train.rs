@@ -60,7 +60,7 @@ fn an_existing_run_is_never_clobbered_without_overwrite() {
     f.train("run", &["--epochs", "2", "--overwrite"]).ok();
     assert_eq!(metrics(&f.path("run")).len(), 2);
     // --resume and --overwrite together are refused.
-    f.resume("run", "ndarray", &["--overwrite"]).bad_input();
+    f.resume("run", CPU, &["--overwrite"]).bad_input();
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn resume_after_2_epochs_matches_4_epochs_straight() {
     let f = Fixture::new();
     f.train("straight", &["--epochs", "4"]).ok();
     f.train("split", &["--epochs", "2"]).ok();
-    let out = f.resume("split", "ndarray", &["--epochs", "4"]);
+    let out = f.resume("split", CPU, &["--epochs", "4"]);
     out.ok();
     assert!(out.stdout.contains("resuming at epoch 3 of 4"), "{}", out.stdout);
     let (a, b) = (metrics(&f.path("straight")), metrics(&f.path("split")));
@@ -96,20 +96,20 @@ fn resume_refuses_recipe_changes_and_empty_folders() {
     let f = Fixture::new();
     f.train("run", &["--epochs", "1"]).ok();
     for flag in [["--lr", "0.5"], ["--batch-size", "16"], ["--seed", "3"]] {
-        let out = f.resume("run", "ndarray", &flag);
+        let out = f.resume("run", CPU, &flag);
         out.bad_input();
         assert!(out.stderr.contains(flag[0]), "{}", out.stderr);
     }
     let other = f.write_config("wide.toml", "hidden = [64]\n");
-    let out = f.resume("run", "ndarray", &["--config", other.to_str().unwrap()]);
+    let out = f.resume("run", CPU, &["--config", other.to_str().unwrap()]);
     out.bad_input();
     assert!(out.stderr.contains("--config"), "{}", out.stderr);
     std::fs::create_dir(f.path("empty")).unwrap();
-    let out = f.resume("empty", "ndarray", &[]);
+    let out = f.resume("empty", CPU, &[]);
     out.bad_input();
     assert!(out.stderr.contains("no run"), "{}", out.stderr);
     // A finished run with nothing to do says so and succeeds.
-    let out = f.resume("run", "ndarray", &[]);
+    let out = f.resume("run", CPU, &[]);
     out.ok();
     assert!(out.stdout.contains("--epochs"), "{}", out.stdout);
 }
@@ -118,7 +118,7 @@ fn resume_refuses_recipe_changes_and_empty_folders() {
 fn keep_checkpoints_keeps_the_last_n() {
     let f = Fixture::new();
     f.train("run", &["--epochs", "3", "--keep-checkpoints", "1"]).ok();
-    assert_eq!(d2l_mlp::checkpoint::epochs_on_disk(&f.path("run")), vec![3]);
+    assert_eq!(d2l_mlp::run::checkpoint::epochs_on_disk(&d2l_mlp::run::RunDir::new(f.path("run"))), vec![3]);
     f.train("zero", &["--keep-checkpoints", "0"]).bad_input();
 }
 
@@ -129,7 +129,7 @@ fn a_truncated_latest_checkpoint_is_reported_and_skipped() {
     let ck = f.path("run/checkpoint/model-3.bpk");
     let bytes = std::fs::read(&ck).unwrap();
     std::fs::write(&ck, &bytes[..bytes.len() / 2]).unwrap();
-    let out = f.resume("run", "ndarray", &["--epochs", "4"]);
+    let out = f.resume("run", CPU, &["--epochs", "4"]);
     out.ok();
     assert!(out.stdout.contains("checkpoint of epoch 3 is incomplete or unreadable"), "{}", out.stdout);
     assert!(out.stdout.contains("resuming at epoch 3 of 4"), "{}", out.stdout);
@@ -146,7 +146,7 @@ fn a_run_killed_mid_epoch_resumes_from_its_last_checkpoint() {
     let mut child = std::process::Command::new(BIN)
         .args([
             "train", "--config", "small.toml", "--epochs", "30", "--artifacts", "run", "--data-dir",
-            data.to_str().unwrap(), "--skip-checksum", "--backend", "ndarray",
+            data.to_str().unwrap(), "--skip-checksum", "--backend", CPU,
         ])
         .current_dir(f.dir.path())
         .stdout(std::process::Stdio::null())
@@ -162,7 +162,7 @@ fn a_run_killed_mid_epoch_resumes_from_its_last_checkpoint() {
     child.wait().unwrap();
     let killed_at = metrics(&f.path("run")).len();
     assert!((2..30).contains(&killed_at), "killed after {killed_at} epochs");
-    f.resume("run", "ndarray", &[]).ok();
+    f.resume("run", CPU, &[]).ok();
     let rows = metrics(&f.path("run"));
     assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), (1..=30).collect::<Vec<_>>());
     assert!(f.path("run/model.bpk").is_file());
@@ -170,12 +170,27 @@ fn a_run_killed_mid_epoch_resumes_from_its_last_checkpoint() {
 
 #[test]
 fn ctrl_c_stops_cleanly_and_the_run_resumes() {
+    stop_cleanly_and_resume("INT", 130);
+}
+
+/// Batch systems (Slurm, Kubernetes, systemd) stop jobs with SIGTERM; a closed terminal sends SIGHUP.
+#[test]
+fn sigterm_stops_cleanly_and_the_run_resumes() {
+    stop_cleanly_and_resume("TERM", 143);
+}
+
+#[test]
+fn sighup_stops_cleanly_and_the_run_resumes() {
+    stop_cleanly_and_resume("HUP", 129);
+}
+
+fn stop_cleanly_and_resume(signal: &str, code: i32) {
     let f = Fixture::with_sizes(4096, 256);
     let data = f.data();
     let child = std::process::Command::new(BIN)
         .args([
             "train", "--config", "small.toml", "--epochs", "40", "--artifacts", "run", "--data-dir",
-            data.to_str().unwrap(), "--skip-checksum", "--backend", "ndarray",
+            data.to_str().unwrap(), "--skip-checksum", "--backend", CPU,
         ])
         .current_dir(f.dir.path())
         .stdout(std::process::Stdio::piped())
@@ -187,16 +202,16 @@ fn ctrl_c_stops_cleanly_and_the_run_resumes() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     std::thread::sleep(std::time::Duration::from_millis(50));
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
     let run = f.path("run");
     let rows = metrics(&run);
     assert!(rows.len() < 40, "stopped early");
-    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), d2l_mlp::checkpoint::epochs_on_disk(&run));
+    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), d2l_mlp::run::checkpoint::epochs_on_disk(&d2l_mlp::run::RunDir::new(run)));
     let leftovers: Vec<_> = std::fs::read_dir(&run)
         .unwrap()
         .chain(std::fs::read_dir(run.join("checkpoint")).unwrap())
@@ -204,6 +219,6 @@ fn ctrl_c_stops_cleanly_and_the_run_resumes() {
         .filter(|n| n.starts_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    f.resume("run", "ndarray", &["--epochs", &(rows.len() + 1).to_string()]).ok();
+    f.resume("run", CPU, &["--epochs", &(rows.len() + 1).to_string()]).ok();
     assert_eq!(metrics(&run).len(), rows.len() + 1);
 }

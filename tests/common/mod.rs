@@ -6,6 +6,17 @@ use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_d2l-mlp");
 
+/// The CPU backend the tests train on: the default one (flex), else ndarray.
+pub const CPU: &str = if cfg!(feature = "flex") { "flex" } else { "ndarray" };
+
+/// Say on one line, past the test harness's capture, that a test did not run and why. When
+/// `D2L_MLP_REQUIRE_ALL` is set (CI), a missing prerequisite fails the test instead.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    assert!(std::env::var_os("D2L_MLP_REQUIRE_ALL").is_none(), "{test}: {why}, but D2L_MLP_REQUIRE_ALL is set");
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
+}
+
 /// A temp folder with a small learnable data set and a small recipe.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
@@ -46,7 +57,7 @@ impl Fixture {
         run_in(self.dir.path(), args)
     }
 
-    /// `train` on the small recipe with the generated data, on ndarray.
+    /// `train` on the small recipe with the generated data, on the default CPU backend.
     pub fn train(&self, run: &str, extra: &[&str]) -> Out {
         let data = self.data();
         let mut args = vec![
@@ -59,7 +70,7 @@ impl Fixture {
             data.to_str().unwrap(),
             "--skip-checksum",
             "--backend",
-            "ndarray",
+            CPU,
         ];
         args.extend_from_slice(extra);
         self.run(&args)
@@ -131,15 +142,15 @@ pub fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
     }
 }
 
-pub fn metrics(run: &Path) -> Vec<d2l_mlp::metrics::EpochRow> {
-    d2l_mlp::metrics::read(&run.join("metrics.csv")).unwrap()
+pub fn metrics(run: &Path) -> Vec<d2l_mlp::run::metrics::EpochRow> {
+    d2l_mlp::run::metrics::read(&run.join("metrics.csv")).unwrap()
 }
 
 /// The host weights of a model file, via the library.
 pub fn weights(run: &Path, file: &Path) -> Vec<Vec<f32>> {
     let device = d2l_mlp::backend::cpu_device();
-    let cfg = d2l_mlp::training::load_run_config(run).unwrap();
-    let m = d2l_mlp::checkpoint::load_model_file(file, &cfg, &device).unwrap();
+    let cfg = d2l_mlp::run::RunDir::new(run).load_config().unwrap();
+    let m = d2l_mlp::run::checkpoint::load_model_file(file, &cfg, &device).unwrap();
     d2l_mlp::export::to_torch_layers(&m)
         .into_iter()
         .flat_map(|l| [l.weight, l.bias])
@@ -147,7 +158,7 @@ pub fn weights(run: &Path, file: &Path) -> Vec<Vec<f32>> {
 }
 
 /// Metrics rows without the wall-clock column.
-pub fn figures(rows: &[d2l_mlp::metrics::EpochRow]) -> Vec<[f64; 5]> {
+pub fn figures(rows: &[d2l_mlp::run::metrics::EpochRow]) -> Vec<[f64; 5]> {
     rows.iter()
         .map(|r| [r.epoch as f64, r.train_loss, r.train_acc, r.test_loss, r.test_acc])
         .collect()

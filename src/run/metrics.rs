@@ -34,17 +34,18 @@ pub fn read(path: &Path) -> Result<Vec<EpochRow>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io("cannot read", path, e)),
     };
-    parse(&text).map_err(|msg| Error::data(path, msg))
+    parse(&text, path)
 }
 
-/// Parse the CSV text of `metrics.csv`.
-pub fn parse(text: &str) -> std::result::Result<Vec<EpochRow>, String> {
+/// Parse the CSV text of `metrics.csv` read from `origin`.
+pub fn parse(text: &str, origin: &Path) -> Result<Vec<EpochRow>> {
     let mut lines = text.lines();
     match lines.next() {
         Some(h) if h.trim() == HEADER => {}
         Some(h) => {
-            return Err(format!(
-                "unexpected header `{h}` (expected `{HEADER}`); restore the file or start a new run with --overwrite"
+            return Err(Error::data(
+                origin,
+                format!("unexpected header `{h}` (expected `{HEADER}`); restore the file or start a new run with --overwrite"),
             ));
         }
         None => return Ok(Vec::new()),
@@ -55,7 +56,7 @@ pub fn parse(text: &str) -> std::result::Result<Vec<EpochRow>, String> {
             continue;
         }
         let f: Vec<&str> = line.split(',').collect();
-        let bad = || format!("line {} is not a metrics row: `{line}`", i + 2);
+        let bad = || Error::data(origin, format!("line {} is not a metrics row: `{line}`", i + 2));
         if f.len() != 6 {
             return Err(bad());
         }
@@ -105,7 +106,7 @@ mod tests {
     fn missing_file_is_empty_and_garbage_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         assert!(read(&dir.path().join("none.csv")).unwrap().is_empty());
-        assert!(parse("nope\n1,2\n").is_err());
-        assert!(parse(&format!("{HEADER}\n1,x,0,0,0,0\n")).is_err());
+        assert!(parse("nope\n1,2\n", Path::new("m.csv")).is_err());
+        assert!(parse(&format!("{HEADER}\n1,x,0,0,0,0\n"), Path::new("m.csv")).unwrap_err().to_string().starts_with("m.csv: line 2"));
     }
 }

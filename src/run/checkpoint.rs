@@ -13,6 +13,7 @@ use burn::train::checkpoint::{
 };
 use burn::train::metric::store::EventStoreClient;
 
+use super::RunDir;
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::fsutil::atomic_write;
@@ -22,12 +23,13 @@ pub const MODEL: &str = "model";
 pub const OPTIM: &str = "optim";
 pub const SCHEDULER: &str = "scheduler";
 
-pub fn checkpoint_dir(run: &Path) -> PathBuf {
-    run.join("checkpoint")
+/// The one place that knows how checkpoint files are named.
+fn file_name(name: &str, epoch: usize) -> String {
+    format!("{name}-{epoch}.bpk")
 }
 
-pub fn file_for(run: &Path, name: &str, epoch: usize) -> PathBuf {
-    checkpoint_dir(run).join(format!("{name}-{epoch}.bpk"))
+pub fn file_for(run: &RunDir, name: &str, epoch: usize) -> PathBuf {
+    run.checkpoint_dir().join(file_name(name, epoch))
 }
 
 /// Burn's file checkpointer writes in place; this one writes a temp file and renames it, so a
@@ -46,7 +48,7 @@ impl AtomicFileCheckpointer {
     }
 
     fn path(&self, epoch: usize) -> PathBuf {
-        self.dir.join(format!("{}-{epoch}.bpk", self.name))
+        self.dir.join(file_name(self.name, epoch))
     }
 }
 
@@ -72,26 +74,28 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicFileCheckpointer {
     }
 }
 
-/// Keep every checkpoint (`None`, the default) or the last `n`.
+/// Keep every checkpoint (`None`, the default) or the last `n` of the whole run folder,
+/// whatever session wrote them (so `--keep-checkpoints` also applies to a resumed run).
 pub struct Retention {
+    pub run: RunDir,
     pub keep: Option<usize>,
 }
 
 impl CheckpointingStrategy for Retention {
     fn checkpointing(&mut self, epoch: usize, _store: &EventStoreClient) -> Vec<CheckpointingAction> {
         let mut actions = vec![CheckpointingAction::Save];
-        if let Some(n) = self.keep
-            && epoch > n
-        {
-            actions.push(CheckpointingAction::Delete(epoch - n));
+        if let Some(n) = self.keep {
+            let oldest_kept = (epoch + 1).saturating_sub(n);
+            let stale = epochs_on_disk(&self.run).into_iter().filter(|&e| e < oldest_kept && e != epoch);
+            actions.extend(stale.map(CheckpointingAction::Delete));
         }
         actions
     }
 }
 
 /// Epochs that have a model checkpoint file, ascending.
-pub fn epochs_on_disk(run: &Path) -> Vec<usize> {
-    let mut epochs: Vec<usize> = std::fs::read_dir(checkpoint_dir(run))
+pub fn epochs_on_disk(run: &RunDir) -> Vec<usize> {
+    let mut epochs: Vec<usize> = std::fs::read_dir(run.checkpoint_dir())
         .into_iter()
         .flatten()
         .flatten()
@@ -104,32 +108,29 @@ pub fn epochs_on_disk(run: &Path) -> Vec<usize> {
     epochs
 }
 
-fn read_bytes(path: &Path) -> std::result::Result<Bytes, String> {
-    std::fs::read(path)
-        .map(Bytes::from_bytes_vec)
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Load a model record from a `.bpk` file into a model of `cfg`'s architecture.
-pub fn load_model_file(path: &Path, cfg: &TrainConfig, device: &Device) -> Result<Mlp> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+fn read_bytes(path: &Path) -> Result<Bytes> {
+    std::fs::read(path).map(Bytes::from_bytes_vec).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::input(format!(
             "{}: model file not found; train a run first (`train --artifacts DIR`) or pick an existing checkpoint",
             path.display()
         )),
         _ => Error::io("cannot read", path, e),
-    })?;
-    model_from_bytes(Bytes::from_bytes_vec(bytes), cfg, device)
-        .map_err(|m| Error::input(format!("{}: {m}", path.display())))
+    })
 }
 
-/// Apply a `.bpk` record to a fresh model of `cfg`'s architecture, with a message on mismatch.
-pub fn model_from_bytes(bytes: Bytes, cfg: &TrainConfig, device: &Device) -> std::result::Result<Mlp, String> {
+/// Load a model record for the architecture of `cfg`; non-finite weights are refused.
+pub fn load_model_file(path: &Path, cfg: &TrainConfig, device: &Device) -> Result<Mlp> {
+    let model = model_from_bytes(read_bytes(path)?, cfg, device).map_err(|m| Error::input(format!("{}: {m}", path.display())))?;
+    crate::interchange::ensure_finite(&model, path)?;
+    Ok(model)
+}
+
+/// Why a record does not load, as one line without the file name.
+fn model_from_bytes(bytes: Bytes, cfg: &TrainConfig, device: &Device) -> std::result::Result<Mlp, String> {
     let record = ModuleRecord::from_bytes(bytes).map_err(|e| {
         format!("not a readable Burn record ({e}); the file is damaged or not a model: retrain or restore it")
     })?;
-    let fresh = Mlp::new(cfg, device);
-    fresh.try_load_record(record).map_err(|e| {
+    Mlp::new(cfg, device).try_load_record(record).map_err(|e| {
         let msg = e.to_string();
         let detail = first_shape_mismatch(&msg).unwrap_or_else(|| msg.chars().take(160).collect());
         format!(
@@ -139,7 +140,7 @@ pub fn model_from_bytes(bytes: Bytes, cfg: &TrainConfig, device: &Device) -> std
     })
 }
 
-/// `layers.0.weight is [784, 32], expected [784, 16]` from Burn's record validation message.
+/// Burn's load error lists every mismatch over many lines; the first one says enough.
 fn first_shape_mismatch(msg: &str) -> Option<String> {
     let dims_after = |text: &str, marker: &str| -> Option<String> {
         let rest = &text[text.find(marker)? + marker.len()..];
@@ -153,42 +154,21 @@ fn first_shape_mismatch(msg: &str) -> Option<String> {
     Some(format!("{name} is {found}, expected {expected}"))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn shape_mismatch_is_summarised() {
-        let m = r#"Record validation error: Apply errors: ["layers.0.weight: shape mismatch, expected Shape { dims: [784, 16] } but record has Shape { dims: [784, 32] }", "x"]"#;
-        assert_eq!(super::first_shape_mismatch(m).unwrap(), "layers.0.weight is [784, 32], expected [784, 16]");
-        assert!(super::first_shape_mismatch("other").is_none());
-    }
-}
-
-/// Check that all three files of `epoch` exist and parse, and that the model fits `cfg`.
-pub fn validate(run: &Path, epoch: usize, cfg: &TrainConfig, device: &Device) -> std::result::Result<(), String> {
-    let model = read_bytes(&file_for(run, MODEL, epoch))?;
-    model_from_bytes(model, cfg, device).map_err(|m| format!("{}: {m}", file_for(run, MODEL, epoch).display()))?;
+/// All three records of `epoch` exist and load.
+pub fn validate(run: &RunDir, epoch: usize, cfg: &TrainConfig, device: &Device) -> Result<()> {
+    load_model_file(&file_for(run, MODEL, epoch), cfg, device)?;
+    let unreadable = |path: &Path, e: &dyn std::fmt::Display| Error::input(format!("{}: unreadable ({e})", path.display()));
     let optim = file_for(run, OPTIM, epoch);
-    OptimizerRecord::checkpoint_from_bytes(read_bytes(&optim)?)
-        .map_err(|e| format!("{}: unreadable ({e})", optim.display()))?;
+    OptimizerRecord::checkpoint_from_bytes(read_bytes(&optim)?).map_err(|e| unreadable(&optim, &e))?;
     let sched = file_for(run, SCHEDULER, epoch);
-    LrSchedulerRecord::checkpoint_from_bytes(read_bytes(&sched)?)
-        .map_err(|e| format!("{}: unreadable ({e})", sched.display()))?;
+    LrSchedulerRecord::checkpoint_from_bytes(read_bytes(&sched)?).map_err(|e| unreadable(&sched, &e))?;
     Ok(())
 }
 
-/// The latest epoch whose checkpoint is complete and readable, at most `max_epoch`. Every
-/// newer one that fails is reported through `warn` (one line each) and left on disk.
-pub fn latest_complete(
-    run: &Path,
-    cfg: &TrainConfig,
-    device: &Device,
-    max_epoch: usize,
-    mut warn: impl FnMut(String),
-) -> Option<usize> {
+/// The latest epoch whose checkpoint is complete and readable; broken ones are reported through
+/// `warn` and skipped (their files are kept).
+pub fn latest_complete(run: &RunDir, cfg: &TrainConfig, device: &Device, mut warn: impl FnMut(String)) -> Option<usize> {
     for epoch in epochs_on_disk(run).into_iter().rev() {
-        if epoch > max_epoch {
-            continue;
-        }
         match validate(run, epoch, cfg, device) {
             Ok(()) => return Some(epoch),
             Err(why) => warn(format!(
@@ -197,4 +177,14 @@ pub fn latest_complete(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shape_mismatch_is_summarised() {
+        let m = r#"Record validation error: Apply errors: ["layers.0.weight: shape mismatch, expected Shape { dims: [784, 16] } but record has Shape { dims: [784, 32] }", "x"]"#;
+        assert_eq!(super::first_shape_mismatch(m).unwrap(), "layers.0.weight is [784, 32], expected [784, 16]");
+        assert!(super::first_shape_mismatch("other").is_none());
+    }
 }

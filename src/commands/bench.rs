@@ -1,0 +1,99 @@
+//! `bench`: seconds per epoch per backend, each backend measured in a process of its own so
+//! its peak memory is its own. Trains through the library on data held in memory.
+
+use std::path::Path;
+
+use super::progress::EpochLines;
+use super::{DataArgs, Out, print_line};
+use crate::backend::{self, BackendKind};
+use crate::bench::{BackendFigures, BenchReport};
+use crate::config::{Overrides, TrainConfig};
+use crate::data;
+use crate::error::{Error, Result};
+use crate::fsutil::atomic_write;
+use crate::run::RunDir;
+use crate::train::{self, RunControl, TrainData, TrainOptions, TrainPlan};
+
+/// Images of the synthetic stand-in when the real data is not found.
+const SYNTHETIC: (usize, usize) = (60_000, 10_000);
+
+pub fn bench(epochs: usize, json: Option<&Path>, data: &DataArgs, only: Option<BackendKind>, out: Out) -> Result<()> {
+    if epochs == 0 {
+        return Err(Error::input("--epochs must be at least 1"));
+    }
+    let (splits, label, synthetic) = bench_data(data)?;
+    out(format!("bench: {epochs} epoch(s) per backend on {label}"));
+    let results = match only {
+        Some(kind) => vec![measure(kind, epochs, &splits, out)?],
+        None => backend::compiled().into_iter().map(|k| in_child(k, epochs, data, out)).collect::<Result<_>>()?,
+    };
+    let report = BenchReport {
+        burn_version: crate::run::info::BURN_VERSION.to_string(),
+        data: label,
+        synthetic_data: synthetic,
+        batch_size: TrainConfig::default().batch_size,
+        results,
+    };
+    if let Some(p) = json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::failure(format!("cannot encode JSON: {e}")))?;
+        atomic_write(p, text.as_bytes()).map_err(|e| Error::io("cannot write", p, e))?;
+        out(format!("wrote {}", p.display()));
+    }
+    Ok(())
+}
+
+/// The real data when it is found (never downloaded for a benchmark), else synthetic data of its shape.
+fn bench_data(data: &DataArgs) -> Result<(TrainData, String, bool)> {
+    let found = data::locate(data.data_dir.as_deref())?;
+    let (train, test, label, synthetic) = match found {
+        Some(src) => {
+            let d = data::load(src.dir(), !data.skip_checksum)?;
+            (d.train, d.test, src.dir().display().to_string(), false)
+        }
+        None => {
+            let (n, m) = SYNTHETIC;
+            let label = format!("synthetic data of Fashion-MNIST's shape ({n} train, {m} test; real data not found)");
+            (data::synthetic(n, 1), data::synthetic(m, 2), label, true)
+        }
+    };
+    Ok((TrainData { train: train.into(), test: test.into() }, label, synthetic))
+}
+
+/// Train the recipe for `epochs` on one backend in this process.
+fn measure(kind: BackendKind, epochs: usize, data: &TrainData, out: Out) -> Result<BackendFigures> {
+    let selected = backend::select(kind)?;
+    let scratch = tempfile::tempdir().map_err(|e| Error::io("cannot create a temporary folder in", std::env::temp_dir(), e))?;
+    let run = RunDir::new(scratch.path().join("run"));
+    let opts = TrainOptions { overrides: Overrides { epochs: Some(epochs), ..Default::default() }, keep_checkpoints: Some(1), ..Default::default() };
+    run.ensure_writable()?;
+    let plan = TrainPlan::prepare(&run, &opts, &selected.device)?;
+    let control = RunControl { observer: Box::new(EpochLines::new(Box::new(print_line))), ..RunControl::quiet() };
+    let outcome = train::run(&plan, data, &selected.device, control)?;
+    let sizes = (data.train.len(), data.test.len());
+    let figures = BackendFigures::from_outcome(kind, &selected.description, sizes, &outcome);
+    out(figures.render());
+    Ok(figures)
+}
+
+/// Measure one backend in a child process (its own peak memory), reading its JSON back.
+fn in_child(kind: BackendKind, epochs: usize, data: &DataArgs, out: Out) -> Result<BackendFigures> {
+    let exe = std::env::current_exe().map_err(|e| Error::failure(format!("cannot find this program's path: {e}")))?;
+    let scratch = tempfile::tempdir().map_err(|e| Error::io("cannot create a temporary folder in", std::env::temp_dir(), e))?;
+    let json = scratch.path().join("bench.json");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["bench", "--backend", kind.name(), "--epochs", &epochs.to_string(), "--json"]).arg(&json);
+    if let Some(d) = &data.data_dir {
+        cmd.arg("--data-dir").arg(d);
+    }
+    if data.skip_checksum {
+        cmd.arg("--skip-checksum");
+    }
+    let status = cmd.status().map_err(|e| Error::failure(format!("cannot start the {kind} benchmark: {e}")))?;
+    if !status.success() {
+        return Err(Error::failure(format!("the {kind} benchmark failed ({status}); run `bench --backend {kind}` to see why")));
+    }
+    let text = std::fs::read_to_string(&json).map_err(|e| Error::io("cannot read", &json, e))?;
+    let mut report: BenchReport = serde_json::from_str(&text).map_err(|e| Error::failure(format!("{}: {e}", json.display())))?;
+    out(String::new());
+    report.results.pop().ok_or_else(|| Error::failure(format!("the {kind} benchmark reported nothing")))
+}

@@ -1,0 +1,44 @@
+//! `eval`: test loss and accuracy, per-class accuracy, confusion matrix; writes `eval.json`
+//! and `mistakes.png` (the most confident mistakes) in the run folder.
+
+use super::{BackendArg, DataArgs, Out, RunArg};
+use crate::data::Split;
+use crate::error::Result;
+use crate::inference::{self, EvalReport};
+use crate::plot::{self, PredictionTile};
+use crate::run::{EVAL_FILE, MISTAKES_FILE, RunDir};
+
+pub fn eval(run: &RunArg, epoch: Option<usize>, data: &DataArgs, backend: &BackendArg, out: Out) -> Result<EvalReport> {
+    let run = run.dir();
+    run.load_config()?;
+    let _lock = run.lock()?;
+    let device = backend.open(out)?.device;
+    let (model, _cfg, path) = run.load_model(epoch, &device)?;
+    let test = crate::data::open_test(&data.options(), out)?;
+    let report = inference::evaluate(&model, &test, &device, &path.display().to_string())?;
+    out(report.render());
+    report.save(&run.file(EVAL_FILE))?;
+    out(format!("wrote {}", run.file(EVAL_FILE).display()));
+    draw_mistakes(&run, &report, &test, out)?;
+    super::refresh_report(&run, out);
+    Ok(report)
+}
+
+fn draw_mistakes(run: &RunDir, report: &EvalReport, test: &Split, out: Out) -> Result<()> {
+    if report.mistakes.is_empty() {
+        return Ok(());
+    }
+    let tiles: Vec<PredictionTile> = report
+        .mistakes
+        .iter()
+        .map(|m| PredictionTile {
+            pixels: test.image(m.index).to_vec(),
+            true_label: m.true_label,
+            predicted: m.predicted,
+            confidence: Some(m.confidence),
+        })
+        .collect();
+    let (w, h) = plot::draw_predictions(&tiles, &run.file(MISTAKES_FILE))?;
+    out(format!("wrote {} ({w}x{h}, the {} most confident mistakes)", run.file(MISTAKES_FILE).display(), tiles.len()));
+    Ok(())
+}

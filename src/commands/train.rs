@@ -1,0 +1,134 @@
+//! `train`: plan the run, lock its folder, load the data, train, report.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::progress::EpochLines;
+use super::{BackendArg, DataArgs, Out, RunArg, print_line, process};
+use crate::config::{Overrides, TrainConfig};
+use crate::error::Result;
+use crate::run::info::RunInfo;
+use crate::run::{METRICS_FILE, MODEL_FILE, RunDir};
+use crate::train::{self, RunControl, Silent, TrainData, TrainOptions, TrainOutcome, TrainPlan};
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Run configuration (TOML). Default: config/default.toml (the book's recipe).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArg,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Number of epochs (with --resume: the new total).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// SGD learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Mini-batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Seed for initialisation and shuffling.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue the run in --artifacts from its latest complete checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Replace an existing run in --artifacts.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Keep only the last N epoch checkpoints of the run (default: keep all).
+    #[arg(long, value_name = "N")]
+    pub keep_checkpoints: Option<usize>,
+    /// Start from these weights (safetensors in the book's PyTorch layout) instead of random ones.
+    #[arg(long, value_name = "FILE")]
+    pub init_from: Option<PathBuf>,
+    /// Show Burn's terminal dashboard while training (the metrics files are written as usual).
+    #[arg(long)]
+    pub tui: bool,
+    #[command(flatten)]
+    pub backend: BackendArg,
+}
+
+impl TrainArgs {
+    fn options(&self) -> TrainOptions {
+        TrainOptions {
+            config_path: self.config.clone(),
+            overrides: Overrides { epochs: self.epochs, lr: self.lr, batch_size: self.batch_size, seed: self.seed },
+            resume: self.resume,
+            overwrite: self.overwrite,
+            keep_checkpoints: self.keep_checkpoints,
+            init_from: self.init_from.clone(),
+        }
+    }
+}
+
+pub fn train(args: &TrainArgs, out: Out) -> Result<TrainOutcome> {
+    let run = args.run.dir();
+    let opts = args.options();
+    // Bad input fails before the folder is created or locked.
+    if let Some(p) = &opts.config_path {
+        TrainConfig::load(p)?;
+    }
+    if opts.resume {
+        run.load_config()?;
+    }
+    if args.tui && !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(crate::Error::input("--tui draws a dashboard and needs a terminal; drop --tui when the output goes to a pipe or a file"));
+    }
+    let _lock = run.lock()?;
+    let selected = crate::backend::open(args.backend.backend)?;
+    let plan = TrainPlan::prepare(&run, &opts, &selected.device)?;
+    out(format!("{} | model {} | artifacts {}", selected.description, plan.config.describe_model(), run.path().display()));
+    plan.notes.iter().for_each(|n| out(n.clone()));
+    if let Some(p) = &plan.init_from {
+        out(format!("starting from the weights in {}", p.display()));
+    }
+    let data = crate::data::open_all(&args.data.options(), out)?;
+    let data = TrainData { train: data.train.into(), test: data.test.into() };
+    if plan.is_done() {
+        out(format!(
+            "the run already has {} epoch(s) (target {}); pass --epochs N with N > {} to train further",
+            plan.start_epoch(),
+            plan.config.epochs,
+            plan.start_epoch()
+        ));
+    } else if plan.start_epoch() > 0 {
+        out(format!("resuming at epoch {} of {}", plan.start_epoch() + 1, plan.config.epochs));
+    }
+    let control = RunControl {
+        observer: if args.tui { Box::new(Silent) } else { Box::new(EpochLines::new(Box::new(print_line))) },
+        interrupter: process::stop_switch(),
+        plots: true,
+        tui: args.tui,
+        info: Some(RunInfo::new(selected.kind.name(), &selected.description)),
+    };
+    let outcome = train::run(&plan, &data, &selected.device, control)?;
+    summarise(&outcome, &run, out);
+    super::refresh_report(&run, out);
+    Ok(outcome)
+}
+
+fn summarise(o: &TrainOutcome, run: &RunDir, out: Out) {
+    if let (Some(last), true) = (o.rows.last(), o.trained > 0) {
+        out(format!(
+            "done: {} epoch(s) in {:.1} s ({:.2} s/epoch) | final train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4}",
+            o.trained,
+            o.seconds,
+            o.seconds / o.trained as f64,
+            last.train_loss,
+            last.train_acc,
+            last.test_loss,
+            last.test_acc
+        ));
+    }
+    out(format!(
+        "saved {} (final model), {} (per-epoch), {}, {}",
+        run.file(MODEL_FILE).display(),
+        run.checkpoint_dir().display(),
+        run.file(METRICS_FILE).display(),
+        run.file(crate::run::CURVES_FILE).display()
+    ));
+}

@@ -1,0 +1,86 @@
+//! One writer per run: an OS advisory lock on `.lock` in the run folder. The OS drops it when
+//! its holder exits or is killed, so a stale lock never needs cleaning up.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use super::RunDir;
+use crate::error::{Error, Result};
+
+pub const LOCK_FILE: &str = ".lock";
+
+/// Held for as long as a command writes into a run folder.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    /// Create the folder if needed, then lock it or fail at once naming the other writer.
+    pub fn acquire(run: &RunDir) -> Result<RunLock> {
+        run.ensure_writable()?;
+        let path = run.file(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(busy(run, &mut file)),
+            Err(TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
+        }
+        // Say who holds it, for the message a second writer prints.
+        let me = format!("{} {}\n", std::process::id(), hostname());
+        let written = file
+            .set_len(0)
+            .and_then(|_| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(me.as_bytes()));
+        written.map_err(|e| Error::io("cannot write", &path, e))?;
+        Ok(RunLock { _file: file })
+    }
+}
+
+fn busy(run: &RunDir, file: &mut File) -> Error {
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    let mut parts = text.split_whitespace();
+    let who = match (parts.next(), parts.next()) {
+        (Some(pid), Some(host)) => format!("process {pid} on host {host}"),
+        _ => "another process".to_string(),
+    };
+    Error::input(format!(
+        "{}: {who} is writing this run right now; wait for it to finish (or stop it), or use another --artifacts folder",
+        run.path().display()
+    ))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_fails_naming_the_holder_and_frees_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path().join("r"));
+        let held = RunLock::acquire(&run).unwrap();
+        let e = RunLock::acquire(&run).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains(&format!("process {}", std::process::id())), "{m}");
+        assert!(m.contains("is writing this run"), "{m}");
+        assert_eq!(e.exit_code(), 2);
+        drop(held);
+        RunLock::acquire(&run).unwrap();
+    }
+}

@@ -1,0 +1,137 @@
+//! Wiring Burn's Learner (`SupervisedTraining`) for a plan, and reading how it ended.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::SgdConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::lr_scheduler::constant::ConstantLr;
+use burn::tensor::Device;
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::renderer::MetricsRenderer;
+use burn::train::{Learner, SupervisedTraining};
+
+use super::capture::Capture;
+use super::recorder::{Divergence, EXPLODED_LOSS, Recorder};
+use super::{RunControl, TrainData, TrainPlan};
+use crate::data::loader::BatchLoader;
+use crate::error::{Error, Result};
+use crate::model::Mlp;
+use crate::run::checkpoint::{self, AtomicFileCheckpointer, Retention};
+use crate::run::metrics::EpochRow;
+
+/// What the Learner left behind.
+pub struct Ended {
+    pub model: Mlp,
+    pub rows: Vec<EpochRow>,
+    pub seconds: f64,
+    pub split_seconds: Vec<(f64, f64)>,
+    diverged: Option<Divergence>,
+    write_error: Option<Error>,
+    failed: Option<String>,
+    interrupted: bool,
+}
+
+pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, control: RunControl) -> Result<Ended> {
+    let cfg = &plan.config;
+    let start = plan.start_epoch();
+    let shuffle = cfg.shuffle.then_some(cfg.seed);
+    let train = Arc::new(BatchLoader::new(data.train.clone(), cfg.batch_size, shuffle, start + 1, device));
+    let test = Arc::new(BatchLoader::new(data.test.clone(), cfg.batch_size, None, start + 1, device));
+
+    let recorder = Arc::new(Mutex::new(Recorder::new(plan.run.clone(), plan.history.clone(), control.plots, control.info)));
+    let interrupter = control.interrupter;
+    let inner: Option<Box<dyn MetricsRenderer>> = control.tui.then(|| {
+        let tui = burn::train::renderer::tui::TuiMetricsRendererWrapper::new(interrupter.clone(), (start > 0).then_some(start));
+        Box::new(tui) as Box<dyn MetricsRenderer>
+    });
+    let capture = Capture::new(recorder.clone(), control.observer, inner, interrupter.clone());
+
+    let ckpt = plan.run.checkpoint_dir();
+    let mut training = SupervisedTraining::new(plan.run.path(), train, test)
+        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .with_custom_checkpointers(
+            AtomicFileCheckpointer::new(&ckpt, checkpoint::MODEL),
+            AtomicFileCheckpointer::new(&ckpt, checkpoint::OPTIM),
+            AtomicFileCheckpointer::new(&ckpt, checkpoint::SCHEDULER),
+        )
+        .with_checkpointing_strategy(Retention { run: plan.run.clone(), keep: plan.keep_checkpoints })
+        .with_interrupter(interrupter)
+        .renderer(Box::new(capture))
+        .num_epochs(cfg.epochs);
+    if start > 0 {
+        training = training.checkpoint(start);
+    }
+    let optim = sgd(cfg).init();
+    // Params built from host data start on a plain device; `train()` turns on autodiff tracking.
+    let learner = Learner::new(model.train(), optim, ConstantLr::new(cfg.lr));
+    let began = Instant::now();
+    let result = training.launch(learner);
+    let seconds = began.elapsed().as_secs_f64();
+
+    let mut rec = recorder.lock().map_err(|_| Error::failure("internal: the recorder's state was poisoned"))?;
+    Ok(Ended {
+        model: result.model,
+        rows: rec.rows().to_vec(),
+        seconds,
+        split_seconds: std::mem::take(&mut rec.split_seconds),
+        diverged: rec.diverged,
+        write_error: rec.write_error.take(),
+        failed: result.error.map(|e| e.to_string().lines().next().unwrap_or("").to_string()),
+        interrupted: result.interrupted.is_some(),
+    })
+}
+
+/// The recipe's SGD: plain by default; PyTorch's momentum (no dampening) and L2 weight decay.
+fn sgd(cfg: &crate::config::TrainConfig) -> SgdConfig {
+    let momentum = (cfg.momentum > 0.0).then(|| MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: false });
+    let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig { penalty: cfg.weight_decay as f32 });
+    SgdConfig::new().with_momentum(momentum).with_weight_decay(decay)
+}
+
+/// Turn an abnormal ending into the error that says what happened and what to do.
+pub fn check_ending(plan: &TrainPlan, ended: &Ended) -> Result<()> {
+    let run = plan.run.path().display();
+    if let Some(e) = &ended.write_error {
+        return Err(Error::failure(e.to_string()));
+    }
+    if let Some(d) = ended.diverged {
+        return Err(divergence(plan, d, ended.rows.last()));
+    }
+    if let Some(why) = &ended.failed {
+        return Err(Error::failure(format!(
+            "training failed: {why}; the checkpoints and metrics.csv in {run} are intact, `train --resume` continues from them"
+        )));
+    }
+    if ended.interrupted {
+        let last = ended.rows.last().map(|r| r.epoch).unwrap_or(0);
+        return Err(Error::Interrupted(format!(
+            "interrupted after epoch {last}; its checkpoint and metrics.csv are saved, continue with `train --resume --artifacts {run}`"
+        )));
+    }
+    Ok(())
+}
+
+fn divergence(plan: &TrainPlan, d: Divergence, last: Option<&EpochRow>) -> Error {
+    let lr = plan.config.lr;
+    let kept = match last {
+        Some(r) => format!("the checkpoints and metrics.csv up to epoch {} are intact", r.epoch),
+        None => "no epoch had finished, so nothing was checkpointed".to_string(),
+    };
+    let smaller = lr / 10.0;
+    let cause = if d.first_batch && lr <= 1.0 {
+        format!(
+            "the very first batch gave a non-finite loss with finite weights, so the data or the recipe is at fault (check the images with --skip-checksum data, `init_std` {} and `lr` {lr})",
+            plan.config.init_std
+        )
+    } else {
+        format!("the learning rate {lr} is too large")
+    };
+    Error::failure(format!(
+        "training diverged in epoch {}: the loss became NaN, infinite or exploded past {EXPLODED_LOSS}; {cause}; {kept}; retry with a smaller rate: `{}`",
+        d.epoch,
+        plan.retry_command(smaller)
+    ))
+}

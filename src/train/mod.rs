@@ -1,0 +1,113 @@
+//! Training as a library: [`TrainPlan::prepare`] decides, [`run`] trains through Burn's Learner
+//! and returns a [`TrainOutcome`]; the [`Recorder`](recorder::Recorder) persists each epoch and
+//! the caller's [`Observer`] hears about progress. Nothing here prints.
+
+mod capture;
+mod launch;
+pub mod plan;
+pub mod recorder;
+
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use burn::train::Interrupter;
+
+use crate::data::Split;
+use crate::error::Result;
+use crate::run::metrics::EpochRow;
+use crate::run::info::RunInfo;
+use crate::run::{MODEL_FILE, RunDir, checkpoint};
+
+pub use plan::{Start, TrainOptions, TrainPlan};
+pub use recorder::EXPLODED_LOSS;
+
+/// What a caller hears while a run trains. Every method has a do-nothing default.
+pub trait Observer: Send + Sync {
+    /// A split of `epoch` starts (`valid`: the test split) with `items` images.
+    fn split_started(&mut self, _epoch: usize, _total_epochs: usize, _valid: bool, _items: usize) {}
+    /// Images of the current split processed so far.
+    fn split_progress(&mut self, _items_done: usize) {}
+    /// An epoch finished and its row is saved.
+    fn epoch_finished(&mut self, _row: &EpochRow, _total_epochs: usize) {}
+    /// The Learner stopped (finished, interrupted or diverged).
+    fn finished(&mut self) {}
+}
+
+/// An observer that hears nothing (tests, quiet callers).
+pub struct Silent;
+impl Observer for Silent {}
+
+/// The images a run trains and tests on, shared (a sweep loads them once for all its trials).
+#[derive(Clone)]
+pub struct TrainData {
+    pub train: Arc<Split>,
+    /// The split reported as `test_*` in `metrics.csv` (the test set, or a validation split).
+    pub test: Arc<Split>,
+}
+
+/// How to run, besides the plan: the display and the stop switch.
+pub struct RunControl {
+    pub observer: Box<dyn Observer>,
+    /// Stops the run between steps (signals, a closed pipe, a sweep's scheduler).
+    pub interrupter: Interrupter,
+    /// Draw `curves.png` after every epoch.
+    pub plots: bool,
+    /// Show Burn's terminal dashboard (metrics files are still written).
+    pub tui: bool,
+    /// Backend and device, recorded in `run.json`.
+    pub info: Option<RunInfo>,
+}
+
+impl RunControl {
+    pub fn quiet() -> Self {
+        Self { observer: Box::new(Silent), interrupter: Interrupter::new(), plots: false, tui: false, info: None }
+    }
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    pub run: RunDir,
+    /// Every row of the run, earlier sessions included.
+    pub rows: Vec<EpochRow>,
+    /// Epochs trained in this call.
+    pub trained: usize,
+    /// Wall seconds of this call's training.
+    pub seconds: f64,
+    /// Seconds of the training and of the test split of each epoch trained in this call.
+    pub split_seconds: Vec<(f64, f64)>,
+}
+
+/// Train the plan on `data`: apply the plan to the folder, run the Learner, check how it
+/// ended, save the final model.
+pub fn run(plan: &TrainPlan, data: &TrainData, device: &Device, control: RunControl) -> Result<TrainOutcome> {
+    plan.check_data(data.train.len())?;
+    if plan.is_done() {
+        return finish_done(plan, device);
+    }
+    plan.apply()?;
+    let model = match &plan.init_from {
+        Some(p) => crate::interchange::load_safetensors_model(p, &plan.config, device)?,
+        None => crate::model::Mlp::new(&plan.config, device),
+    };
+    let ended = launch::launch(plan, data, device, model, control)?;
+    launch::check_ending(plan, &ended)?;
+    plan.run.save_model(&ended.model)?;
+    Ok(TrainOutcome {
+        run: plan.run.clone(),
+        trained: plan.config.epochs - plan.start_epoch(),
+        rows: ended.rows,
+        seconds: ended.seconds,
+        split_seconds: ended.split_seconds,
+    })
+}
+
+/// A resumed run that already reached its target: make sure `model.bpk` exists, train nothing.
+fn finish_done(plan: &TrainPlan, device: &Device) -> Result<TrainOutcome> {
+    let epoch = plan.start_epoch();
+    if !plan.run.file(MODEL_FILE).exists() {
+        let path = checkpoint::file_for(&plan.run, checkpoint::MODEL, epoch);
+        plan.run.save_model(&checkpoint::load_model_file(&path, &plan.config, device)?)?;
+    }
+    Ok(TrainOutcome { run: plan.run.clone(), rows: plan.history.clone(), trained: 0, seconds: 0.0, split_seconds: Vec::new() })
+}
