@@ -6,10 +6,10 @@ use serde::Serialize;
 
 use crate::backend::{self, BackendKind};
 use crate::config::{Overrides, TrainConfig};
-use crate::data;
+use crate::data::{self, DataOptions};
 use crate::error::{Error, Result};
 use crate::fsutil::atomic_write;
-use crate::training::{self, DataOptions, TrainOptions};
+use crate::training::{self, TrainOptions};
 
 /// The Burn release this binary is built against (pinned in Cargo.toml).
 pub const BURN_VERSION: &str = "0.22.1";

@@ -6,12 +6,12 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::backend::{self, BackendKind};
 use crate::config::{Activation, TrainConfig};
-use crate::data::{self, CLASS_NAMES};
+use crate::data::{self, CLASS_NAMES, DataOptions};
 use crate::error::{Error, Result};
 use crate::inference::{self, EvalReport};
 use crate::model::apply_activation;
 use crate::plot::{self, ActivationCurve, PredictionTile};
-use crate::training::{self, CONFIG_FILE, DataOptions, MODEL_FILE, METRICS_FILE};
+use crate::training::{self, CONFIG_FILE, MODEL_FILE, METRICS_FILE};
 
 fn device_for(requested: Option<BackendKind>, out: &mut dyn FnMut(String)) -> Result<Device> {
     let kind = backend::resolve(requested)?;
@@ -35,18 +35,9 @@ pub fn eval(run: &Path, epoch: Option<usize>, data: &DataOptions, be: Option<Bac
 }
 
 fn load_test(data: &DataOptions, out: &mut dyn FnMut(String)) -> Result<data::Split> {
-    let dir = match data::locate(data.data_dir.as_deref())? {
-        Some(s) => s.dir().to_path_buf(),
-        None => {
-            return Err(Error::data(
-                data::SYSTEM_DIR,
-                "Fashion-MNIST not found; pass --data-dir, run `train` once to download it, or apt-get install dataset-fashion-mnist",
-            ));
-        }
-    };
-    let test = data::load_test(&dir, !data.skip_checksum)?;
-    out(format!("data: {} ({} test images)", dir.display(), test.len()));
-    Ok(test)
+    let d = data::open(data, data::Need::TestOnly, out)?;
+    out(d.describe());
+    Ok(d.test)
 }
 
 /// Options of `predict`.

@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use d2l_mlp::backend::BackendKind;
 use d2l_mlp::config::Overrides;
-use d2l_mlp::training::{self, DataOptions, TrainOptions};
+use d2l_mlp::data::DataOptions;
+use d2l_mlp::training::{self, TrainOptions};
 use d2l_mlp::{bench, commands};
 use d2l_mlp::Error;
 

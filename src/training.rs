@@ -19,10 +19,10 @@ use burn::train::{Interrupter, Learner, LearnerSummary, SupervisedTraining};
 use crate::backend::{self, BackendKind};
 use crate::checkpoint::{self, AtomicFileCheckpointer, Retention};
 use crate::config::{Overrides, TrainConfig};
-use crate::data::{self, FashionMnist};
+use crate::data::{self, DataOptions, Loaded};
 use crate::error::{Error, Result};
 use crate::fsutil::atomic_write;
-use crate::loader::BatchLoader;
+use crate::data::BatchLoader;
 use crate::metrics::{self, EpochRow};
 use crate::model::Mlp;
 
@@ -44,14 +44,6 @@ const RUN_ENTRIES: [&str; 10] = [
     "eval.json",
     "predictions.png",
 ];
-
-/// Where to find the data and how to check it.
-#[derive(Debug, Clone, Default)]
-pub struct DataOptions {
-    pub data_dir: Option<PathBuf>,
-    /// Skip the pinned SHA-256 check (for custom IDX data).
-    pub skip_checksum: bool,
-}
 
 /// Everything `train` needs besides the recipe.
 #[derive(Debug, Clone)]
@@ -121,32 +113,9 @@ pub fn load_run_config(dir: &Path) -> Result<TrainConfig> {
 }
 
 /// Find, (download if needed), read and check the data; prints where it came from.
-pub fn load_data(opts: &DataOptions, out: &mut dyn FnMut(String)) -> Result<FashionMnist> {
-    let dir = match data::locate(opts.data_dir.as_deref())? {
-        Some(src) => src.dir().to_path_buf(),
-        None => {
-            let dest = PathBuf::from(data::CACHE_DIR);
-            let base = std::env::var("FASHION_MNIST_URL")
-                .unwrap_or_else(|_| crate::download::OFFICIAL_BASE_URL.to_string());
-            out(format!(
-                "Fashion-MNIST not found (--data-dir, ${}, {}, {}); downloading from {base} into {}",
-                data::ENV_DIR,
-                data::CACHE_DIR,
-                data::SYSTEM_DIR,
-                dest.display()
-            ));
-            crate::download::download_files(&base, &crate::download::OFFICIAL_FILES, &dest, true)?;
-            dest
-        }
-    };
-    let d = data::load(&dir, !opts.skip_checksum)?;
-    out(format!(
-        "data: {} ({} train, {} test images{})",
-        dir.display(),
-        d.train.len(),
-        d.test.len(),
-        if opts.skip_checksum { ", checksum not checked" } else { ", checksums OK" }
-    ));
+pub fn load_data(opts: &DataOptions, out: &mut dyn FnMut(String)) -> Result<Loaded> {
+    let d = data::open(opts, data::Need::All, out)?;
+    out(d.describe());
     Ok(d)
 }
 
