@@ -9,12 +9,13 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{GradientsParams, SgdConfig};
 use d2l_mlp::config::TrainConfig;
-use d2l_mlp::loader::{epoch_order, make_batch};
+use d2l_mlp::data::{DataOptions, Need, epoch_order, make_batch};
 use d2l_mlp::model::Mlp;
 
 fn main() {
     let dir = std::env::args().nth(1).unwrap_or_else(|| d2l_mlp::data::SYSTEM_DIR.to_string());
-    let data = d2l_mlp::data::load(std::path::Path::new(&dir), false).expect("data");
+    let opts = DataOptions { data_dir: Some(dir.into()), skip_checksum: true };
+    let data = d2l_mlp::data::open(&opts, Need::All, &mut |note| eprintln!("{note}")).expect("data");
     let device = d2l_mlp::backend::cpu_device();
     let cfg = TrainConfig::default();
     let mut model = Mlp::new(&cfg, &device).fork(&device.clone().autodiff()).train();

@@ -87,7 +87,7 @@ pub fn evaluate(model: &Mlp, split: &Split, device: &Device, label: &str) -> Eva
     let mut loss_sum = 0.0f64;
     let indices: Vec<usize> = (0..split.len()).collect();
     for chunk in indices.chunks(1000) {
-        let batch = crate::loader::make_batch(split, chunk, device);
+        let batch = crate::data::make_batch(split, chunk, device);
         let labels: Vec<u8> = chunk.iter().map(|&i| split.labels[i]).collect();
         let (x, t) = (batch.images, batch.targets);
         let logits = model.forward(x);

@@ -4,20 +4,21 @@
 use d2l_mlp::config::TrainConfig;
 use d2l_mlp::data::{PIXELS, encode_images, encode_labels, parse_images, parse_labels};
 use proptest::prelude::*;
+use std::path::Path;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
     fn idx_images_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
-        if let Ok(px) = parse_images(&bytes) {
+        if let Ok(px) = parse_images(&bytes, Path::new("fuzz")) {
             prop_assert_eq!(px.len() + 16, bytes.len());
         }
     }
 
     #[test]
     fn idx_labels_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
-        if let Ok(l) = parse_labels(&bytes) {
+        if let Ok(l) = parse_labels(&bytes, Path::new("fuzz")) {
             prop_assert!(l.iter().all(|&x| x < 10));
         }
     }
@@ -29,7 +30,7 @@ proptest! {
         b[4..8].copy_from_slice(&claim.to_be_bytes());
         b[8..12].copy_from_slice(&rows.to_be_bytes());
         b[12..16].copy_from_slice(&cols.to_be_bytes());
-        let ok = parse_images(&b).is_ok();
+        let ok = parse_images(&b, Path::new("fuzz")).is_ok();
         prop_assert_eq!(ok, claim == n && rows == 28 && cols == 28);
     }
 
@@ -37,7 +38,7 @@ proptest! {
     fn idx_labels_mutated_counts(labels in proptest::collection::vec(0u8..12, 0..300), claim in any::<u32>()) {
         let mut b = encode_labels(&labels);
         b[4..8].copy_from_slice(&claim.to_be_bytes());
-        let ok = parse_labels(&b).is_ok();
+        let ok = parse_labels(&b, Path::new("fuzz")).is_ok();
         prop_assert_eq!(ok, claim as usize == labels.len() && labels.iter().all(|&l| l < 10));
     }
 

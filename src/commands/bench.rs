@@ -21,7 +21,7 @@ pub fn bench(epochs: usize, json: Option<&Path>, data: &DataArgs, only: Option<B
     if epochs == 0 {
         return Err(Error::input("--epochs must be at least 1"));
     }
-    let (splits, label, synthetic) = bench_data(data)?;
+    let (splits, label, synthetic) = bench_data(data, out)?;
     out(format!("bench: {epochs} epoch(s) per backend on {label}"));
     let results = match only {
         Some(kind) => vec![measure(kind, epochs, &splits, out)?],
@@ -43,11 +43,12 @@ pub fn bench(epochs: usize, json: Option<&Path>, data: &DataArgs, only: Option<B
 }
 
 /// The real data when it is found (never downloaded for a benchmark), else synthetic data of its shape.
-fn bench_data(data: &DataArgs) -> Result<(TrainData, String, bool)> {
+fn bench_data(data: &DataArgs, out: Out) -> Result<(TrainData, String, bool)> {
     let found = data::locate(data.data_dir.as_deref())?;
     let (train, test, label, synthetic) = match found {
         Some(src) => {
-            let d = data::load(src.dir(), !data.skip_checksum)?;
+            let opts = data::DataOptions { data_dir: Some(src.dir().to_path_buf()), skip_checksum: data.skip_checksum };
+            let d = data::open(&opts, data::Need::All, out)?;
             (d.train, d.test, src.dir().display().to_string(), false)
         }
         None => {

@@ -14,7 +14,7 @@ pub fn eval(run: &RunArg, epoch: Option<usize>, data: &DataArgs, backend: &Backe
     let _lock = run.lock()?;
     let device = backend.open(out)?.device;
     let (model, _cfg, path) = run.load_model(epoch, &device)?;
-    let test = crate::data::open_test(&data.options(), out)?;
+    let test = data.load(crate::data::Need::TestOnly, out)?.test;
     let report = inference::evaluate(&model, &test, &device, &path.display().to_string())?;
     out(report.render());
     report.save(&run.file(EVAL_FILE))?;

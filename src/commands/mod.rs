@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::backend::{self, BackendKind, Selected};
-use crate::data::DataOptions;
+use crate::data::{DataOptions, Loaded, Need};
 use crate::error::Result;
 use crate::run::RunDir;
 
@@ -70,6 +70,13 @@ pub struct DataArgs {
 impl DataArgs {
     pub fn options(&self) -> DataOptions {
         DataOptions { data_dir: self.data_dir.clone(), skip_checksum: self.skip_checksum }
+    }
+
+    /// Find (or download), read and check the splits `need` names; says where they came from.
+    pub fn load(&self, need: Need, out: Out) -> Result<Loaded> {
+        let loaded = crate::data::open(&self.options(), need, out)?;
+        out(loaded.describe());
+        Ok(loaded)
     }
 }
 

@@ -61,7 +61,7 @@ fn pictures(model: &Mlp, prepared: &[(PathBuf, PreparedImage)], device: &burn::t
 
 fn test_images(model: &Mlp, o: &PredictArgs, png: &std::path::Path, data: &DataArgs, device: &burn::tensor::Device, out: Out) -> Result<Vec<Prediction>> {
     plot::check_png_path(png)?;
-    let test = crate::data::open_test(&data.options(), out)?;
+    let test = data.load(crate::data::Need::TestOnly, out)?.test;
     if o.count > test.len() {
         return Err(Error::input(format!("--count {}: the test set has only {} images; pass at most that", o.count, test.len())));
     }

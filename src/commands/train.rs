@@ -86,7 +86,7 @@ pub fn train(args: &TrainArgs, out: Out) -> Result<TrainOutcome> {
     if let Some(p) = &plan.init_from {
         out(format!("starting from the weights in {}", p.display()));
     }
-    let data = crate::data::open_all(&args.data.options(), out)?;
+    let data = args.data.load(crate::data::Need::All, out)?;
     let data = TrainData { train: data.train.into(), test: data.test.into() };
     if plan.is_done() {
         out(format!(

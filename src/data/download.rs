@@ -53,25 +53,19 @@ const BUF_SIZE: usize = 64 * 1024;
 /// Download every file of `files` from `base_url` into `dest` (created if missing). Files already present in
 /// `dest` whose MD5 matches are kept and not fetched again. Each download streams into a temp file in `dest`,
 /// its MD5 is checked, and only then is it renamed to its final name (a failed or cut-off transfer never leaves
-/// a file under the final name). `progress`: show an indicatif progress bar on stderr per file.
-pub fn download_files(
-    base_url: &str,
-    files: &[RemoteFile],
-    dest: &Path,
-    progress: bool,
-) -> Result<()> {
+/// a file under the final name). Each transfer draws an indicatif bar on stderr when stderr is a
+/// terminal; `out` receives the other notes (files kept), for the caller to print.
+pub fn download_files(base_url: &str, files: &[RemoteFile], dest: &Path, out: &mut dyn FnMut(String)) -> Result<()> {
     std::fs::create_dir_all(dest).map_err(|e| Error::io("cannot create folder", dest, e))?;
     let agent = new_agent();
     for file in files {
         let target = dest.join(file.name);
         if file_has_md5(&target, file.md5)? {
-            if progress {
-                eprintln!("{}: already present, MD5 OK", target.display());
-            }
+            out(format!("{}: already present, MD5 OK", target.display()));
             continue;
         }
         let url = join_url(base_url, file.name);
-        fetch_one(&agent, &url, file, dest, &target, progress)?;
+        fetch_one(&agent, &url, file, dest, &target)?;
     }
     Ok(())
 }
@@ -118,7 +112,7 @@ fn describe_ureq_error(err: &ureq::Error) -> String {
 }
 
 /// Lowercase hex of a digest.
-fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -157,12 +151,10 @@ fn file_has_md5(path: &Path, md5: &str) -> Result<bool> {
     Ok(to_hex(&hasher.finalize()).eq_ignore_ascii_case(md5))
 }
 
-/// A progress bar on stderr for one file, hidden when `show` is false.
-fn progress_bar(show: bool, name: &'static str, len: Option<u64>) -> indicatif::ProgressBar {
+/// A progress bar on stderr for one file. indicatif draws nothing when stderr is not a terminal,
+/// so logs and tests get no bar.
+fn progress_bar(name: &'static str, len: Option<u64>) -> indicatif::ProgressBar {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-    if !show {
-        return ProgressBar::hidden();
-    }
     let (template, fallback) = match len {
         Some(_) => (
             "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
@@ -189,7 +181,6 @@ fn fetch_one(
     file: &RemoteFile,
     dest: &Path,
     target: &Path,
-    progress: bool,
 ) -> Result<()> {
     let fail = |why: String| download_error(url, target, &why);
 
@@ -223,7 +214,7 @@ fn fetch_one(
         .tempfile_in(dest)
         .map_err(|e| Error::io("cannot create a temporary file in", dest, e))?;
 
-    let bar = progress_bar(progress, file.name, expected_len);
+    let bar = progress_bar(file.name, expected_len);
     let cut_off = |got: u64, detail: &str| match expected_len {
         Some(total) => format!("transfer cut off after {got} of {total} bytes{detail}"),
         None => format!("transfer failed after {got} bytes{detail}"),
@@ -284,7 +275,7 @@ fn fetch_one(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::{Shutdown, TcpListener, TcpStream};
@@ -295,14 +286,14 @@ mod tests {
     /// A one-thread HTTP/1.1 server on 127.0.0.1 that answers each request with the raw bytes its
     /// handler returns, then closes the connection. It stops by itself after `max_requests`
     /// requests or 10 seconds, so a test never leaves it running.
-    struct Server {
-        base_url: String,
+    pub(crate) struct Server {
+        pub(crate) base_url: String,
         hits: Arc<AtomicUsize>,
         paths: Arc<Mutex<Vec<String>>>,
     }
 
     impl Server {
-        fn start(max_requests: usize, handler: impl Fn(&str) -> Vec<u8> + Send + 'static) -> Self {
+        pub(crate) fn start(max_requests: usize, handler: impl Fn(&str) -> Vec<u8> + Send + 'static) -> Self {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let base_url = format!("http://{}/", listener.local_addr().unwrap());
             // Non-blocking accept lets the thread notice its deadline when no request comes.
@@ -341,7 +332,7 @@ mod tests {
             }
         }
 
-        fn hits(&self) -> usize {
+        pub(crate) fn hits(&self) -> usize {
             self.hits.load(Ordering::SeqCst)
         }
     }
@@ -367,7 +358,7 @@ mod tests {
     }
 
     /// A complete response with a correct Content-Length.
-    fn response(status: &str, body: &[u8]) -> Vec<u8> {
+    pub(crate) fn response(status: &str, body: &[u8]) -> Vec<u8> {
         let mut out = format!(
             "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
             body.len()
@@ -388,7 +379,7 @@ mod tests {
         to_hex(&Md5::digest(bytes))
     }
 
-    fn remote(name: &str, bytes: &[u8]) -> RemoteFile {
+    pub(crate) fn remote(name: &str, bytes: &[u8]) -> RemoteFile {
         RemoteFile {
             name: Box::leak(name.to_string().into_boxed_str()),
             md5: Box::leak(md5_hex(bytes).into_boxed_str()),
@@ -402,6 +393,10 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    fn assert_no_files(dir: &Path) {
+        assert!(names_in(dir).is_empty(), "{:?}", names_in(dir));
     }
 
     fn download_message(err: Error) -> String {
@@ -424,7 +419,7 @@ mod tests {
         let dest = dir.path().join("nested").join("data");
         let file = remote("train-labels-idx1-ubyte.gz", &bytes);
 
-        download_files(&server.base_url, &[file], &dest, true).unwrap();
+        download_files(&server.base_url, &[file], &dest, &mut |_| {}).unwrap();
 
         assert_eq!(std::fs::read(dest.join(file.name)).unwrap(), bytes);
         assert_eq!(names_in(&dest), vec![file.name.to_string()]);
@@ -442,7 +437,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = remote("t10k-labels-idx1-ubyte.gz", &expected);
 
-        let err = download_files(&server.base_url, &[file], dir.path(), false).unwrap_err();
+        let err = download_files(&server.base_url, &[file], dir.path(), &mut |_| {}).unwrap_err();
 
         let msg = download_message(err);
         assert!(msg.contains("checksum mismatch"), "{msg}");
@@ -453,11 +448,7 @@ mod tests {
             "got MD5 missing: {msg}"
         );
         assert!(msg.contains(file.name), "{msg}");
-        assert!(
-            names_in(dir.path()).is_empty(),
-            "{:?}",
-            names_in(dir.path())
-        );
+        assert_no_files(dir.path());
     }
 
     #[test]
@@ -473,16 +464,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = remote("t10k-images-idx3-ubyte.gz", &full);
 
-        let err = download_files(&server.base_url, &[file], dir.path(), false).unwrap_err();
+        let err = download_files(&server.base_url, &[file], dir.path(), &mut |_| {}).unwrap_err();
 
         let msg = download_message(err);
         assert!(msg.contains("cut off after 100 of 1000 bytes"), "{msg}");
         assert!(msg.contains(file.name), "{msg}");
-        assert!(
-            names_in(dir.path()).is_empty(),
-            "{:?}",
-            names_in(dir.path())
-        );
+        assert_no_files(dir.path());
     }
 
     #[test]
@@ -491,17 +478,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = remote("train-images-idx3-ubyte.gz", b"whatever");
 
-        let err = download_files(&server.base_url, &[file], dir.path(), false).unwrap_err();
+        let err = download_files(&server.base_url, &[file], dir.path(), &mut |_| {}).unwrap_err();
 
         let msg = download_message(err);
         assert!(msg.contains("HTTP status 404"), "{msg}");
         let url = format!("{}{}", server.base_url, file.name);
         assert!(msg.contains(&url), "URL {url} missing: {msg}");
-        assert!(
-            names_in(dir.path()).is_empty(),
-            "{:?}",
-            names_in(dir.path())
-        );
+        assert_no_files(dir.path());
     }
 
     #[test]
@@ -513,9 +496,12 @@ mod tests {
         let file = remote("train-labels-idx1-ubyte.gz", &bytes);
         std::fs::write(dir.path().join(file.name), &bytes).unwrap();
 
-        download_files(&server.base_url, &[file], dir.path(), true).unwrap();
+        let mut notes = Vec::new();
+        download_files(&server.base_url, &[file], dir.path(), &mut |m| notes.push(m)).unwrap();
 
         assert_eq!(server.hits(), 0);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].ends_with("train-labels-idx1-ubyte.gz: already present, MD5 OK"), "{notes:?}");
         assert_eq!(std::fs::read(dir.path().join(file.name)).unwrap(), bytes);
     }
 
@@ -528,7 +514,7 @@ mod tests {
         let file = remote("train-labels-idx1-ubyte.gz", &bytes);
         std::fs::write(dir.path().join(file.name), b"stale partial content").unwrap();
 
-        download_files(&server.base_url, &[file], dir.path(), false).unwrap();
+        download_files(&server.base_url, &[file], dir.path(), &mut |_| {}).unwrap();
 
         assert_eq!(server.hits(), 1);
         assert_eq!(std::fs::read(dir.path().join(file.name)).unwrap(), bytes);
@@ -550,7 +536,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let base = server.base_url.trim_end_matches('/');
 
-        download_files(base, &[file_a, file_b], dir.path(), false).unwrap();
+        download_files(base, &[file_a, file_b], dir.path(), &mut |_| {}).unwrap();
 
         assert_eq!(std::fs::read(dir.path().join("a.gz")).unwrap(), a);
         assert_eq!(std::fs::read(dir.path().join("b.gz")).unwrap(), b);
@@ -567,7 +553,7 @@ mod tests {
         let file = remote("train-images-idx3-ubyte.gz", b"x");
         let base = format!("http://127.0.0.1:{port}/");
 
-        let err = download_files(&base, &[file], dir.path(), false).unwrap_err();
+        let err = download_files(&base, &[file], dir.path(), &mut |_| {}).unwrap_err();
 
         let msg = download_message(err);
         assert!(msg.contains("connection"), "{msg}");
@@ -580,7 +566,7 @@ mod tests {
             msg.contains("apt-get install dataset-fashion-mnist"),
             "{msg}"
         );
-        assert!(names_in(dir.path()).is_empty());
+        assert_no_files(dir.path());
     }
 
     #[test]
@@ -591,7 +577,7 @@ mod tests {
         let file = remote("a.gz", b"x");
 
         // The URL is never reached: creating the folder fails first.
-        let err = download_files("http://127.0.0.1:9/", &[file], &dest, false).unwrap_err();
+        let err = download_files("http://127.0.0.1:9/", &[file], &dest, &mut |_| {}).unwrap_err();
 
         match err {
             Error::Failure(msg) => assert!(msg.contains("cannot create folder"), "{msg}"),

@@ -16,7 +16,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use crate::data::{PIXELS, Split};
+use super::{PIXELS, Split};
 use crate::model::Batch;
 
 /// The order of the items of epoch `epoch` (1-based): shuffled from `(seed, epoch)` only.
