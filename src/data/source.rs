@@ -434,6 +434,12 @@ mod tests {
     /// The pinned sums are those of the real data (CI installs it; so must a developer).
     #[test]
     fn the_system_copy_matches_the_pinned_checksums() {
+        if !Path::new(SYSTEM_DIR).is_dir() && std::env::var_os("D2L_MLP_REQUIRE_ALL").is_none() {
+            // Said past the test harness's capture; CI (D2L_MLP_REQUIRE_ALL) installs the data.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "skipped: the pinned-checksum test needs the real data set (apt-get install dataset-fashion-mnist)");
+            return;
+        }
         let d = load(Path::new(SYSTEM_DIR), true).expect("needs Debian's package: apt-get install dataset-fashion-mnist");
         assert_eq!(d.train.len(), 60_000);
         assert_eq!(d.test.len(), 10_000);
