@@ -172,15 +172,15 @@ pub fn export(run: &Path, epoch: Option<usize>, out_file: Option<&Path>, be: Opt
     let device = device_for(be, out)?;
     let (model, _, src) = inference::load_run_model(run, epoch, &device)?;
     let target = out_file.map(Path::to_path_buf).unwrap_or_else(|| run.join("model.safetensors"));
-    crate::export::export(&model, &cfg, &target)?;
+    crate::interchange::export(&model, &cfg, &target)?;
     out(format!("wrote {} from {} ({})", target.display(), src.display(), cfg.describe_model()));
     Ok(target)
 }
 
 /// `import`: make a run folder (model.bpk + config.toml) from safetensors weights.
 pub fn import(file: &Path, run: &Path, config: Option<&Path>, overwrite: bool, be: Option<BackendKind>, out: &mut dyn FnMut(String)) -> Result<()> {
-    let weights = crate::export::read_safetensors(file)?;
-    let hidden = weights.hidden();
+    let weights = crate::interchange::TorchFile::open(file)?;
+    let hidden = weights.hidden.clone();
     let cfg = match config {
         Some(p) => {
             let c = TrainConfig::load(p)?;
@@ -196,7 +196,7 @@ pub fn import(file: &Path, run: &Path, config: Option<&Path>, overwrite: bool, b
             c
         }
         None => {
-            let base = weights.config.clone().unwrap_or_default();
+            let base = weights.config()?.unwrap_or_default();
             TrainConfig { hidden: hidden.clone(), ..base }
         }
     };
@@ -209,9 +209,10 @@ pub fn import(file: &Path, run: &Path, config: Option<&Path>, overwrite: bool, b
             run.display()
         )));
     }
-    std::fs::create_dir_all(run).map_err(|e| Error::io("cannot create", run, e))?;
     let device = device_for(be, out)?;
-    let model = crate::export::from_torch_layers(&weights.layers, &cfg, &device);
+    // Weights first: a refused file leaves no empty run folder behind.
+    let model = weights.into_model(&cfg, &device)?;
+    std::fs::create_dir_all(run).map_err(|e| Error::io("cannot create", run, e))?;
     cfg.save(&run.join(CONFIG_FILE))?;
     training::save_model(&model, &run.join(MODEL_FILE))?;
     out(format!(

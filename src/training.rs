@@ -318,7 +318,7 @@ pub fn train(opts: &TrainOptions, out: &mut dyn FnMut(String)) -> Result<TrainOu
     let mut start_epoch = 0;
     let mut history = Vec::new();
     let model = match &opts.init_from {
-        Some(p) => crate::export::load_safetensors_model(p, &cfg, &device)?,
+        Some(p) => crate::interchange::load_safetensors_model(p, &cfg, &device)?,
         None => Mlp::new(&cfg, &device),
     };
     if opts.resume {
