@@ -1,9 +1,7 @@
 #!/usr/bin/env python3
 """Cross-check the safetensors interchange against an independent numpy implementation.
 
-Needs only `pip install safetensors numpy` (no torch). Usage:
-
-    interchange_check.py BIN RUN_DIR DATA_DIR WORK_DIR
+Needs only `pip install safetensors numpy` (no torch). Steps:
 
 1. `export` the trained run, run the book's forward pass in numpy on the test images: its
    accuracy must equal `eval`'s (to 1e-4).
@@ -12,6 +10,7 @@ Needs only `pip install safetensors numpy` (no torch). Usage:
 3. `train --init-from` those weights with `shuffle = false` on a generated one-batch data set:
    the first step's loss must equal numpy's loss for that batch (to 1e-5).
 """
+import argparse
 import gzip
 import json
 import os
@@ -19,8 +18,13 @@ import struct
 import subprocess
 import sys
 
-import numpy as np
-from safetensors.numpy import load_file, save_file
+try:
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+except ImportError as e:  # reported after argument parsing, so --help works without them
+    MISSING = e
+else:
+    MISSING = None
 
 
 def read_idx(path):
@@ -73,8 +77,24 @@ def write_idx(path, images=None, labels=None):
             f.write(struct.pack(">II", 0x0801, len(labels)) + labels.astype(np.uint8).tobytes())
 
 
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n", 1)[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("bin", metavar="BIN", help="the d2l-mlp binary, e.g. target/release/d2l-mlp")
+    parser.add_argument("run", metavar="RUN", help="a trained run folder (model.bpk, config.toml); eval writes eval.json there")
+    parser.add_argument("data_dir", metavar="DATA_DIR", help="folder with the Fashion-MNIST test files (t10k-*-ubyte, optionally .gz)")
+    parser.add_argument("work", metavar="WORK", help="scratch folder for the files this check writes (created if missing)")
+    return parser.parse_args()
+
+
 def main():
-    binary, run_dir, data_dir, work = sys.argv[1:5]
+    args = parse_args()
+    if MISSING is not None:
+        sys.exit(f"interchange_check.py: {MISSING}; install the dependencies with `pip install safetensors numpy`")
+    binary, run_dir, data_dir, work = args.bin, args.run, args.data_dir, args.work
     os.makedirs(work, exist_ok=True)
     x = read_idx(find(data_dir, "t10k-images-idx3-ubyte"))
     y = read_idx(find(data_dir, "t10k-labels-idx1-ubyte")).astype(np.int64)

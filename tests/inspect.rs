@@ -128,6 +128,40 @@ fn export_import_round_trip_is_bit_identical() {
     assert!(metrics(&f.path("warm"))[0].train_loss < metrics(&f.path("cold"))[0].train_loss);
 }
 
+/// A safetensors file of the small recipe's shapes (hidden = [32]), `1.weight` holding `w0`.
+fn torch_file(path: &std::path::Path, w0: &[f32]) {
+    let shapes = [("1.weight", vec![32, 784]), ("1.bias", vec![32]), ("3.weight", vec![10, 32]), ("3.bias", vec![10])];
+    let data: Vec<Vec<u8>> = shapes
+        .iter()
+        .map(|(n, s)| {
+            let len = s.iter().product::<usize>();
+            let values: Vec<f32> = if *n == "1.weight" { w0.iter().copied().cycle().take(len).collect() } else { vec![0.01; len] };
+            values.iter().flat_map(|v| v.to_le_bytes()).collect()
+        })
+        .collect();
+    let views = shapes
+        .iter()
+        .zip(&data)
+        .map(|((n, s), d)| (n.to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap()));
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
+#[test]
+fn non_finite_weights_are_refused_by_import_and_init_from() {
+    let f = Fixture::new();
+    torch_file(&f.path("nan.safetensors"), &[0.5, f32::NAN, -0.5, f32::INFINITY]);
+    let out = f.run(&["import", "nan.safetensors", "--artifacts", "imported", "--backend", "ndarray"]);
+    out.bad_input();
+    assert!(out.stderr.contains("tensor 1.weight has 12544 non-finite values"), "{}", out.stderr);
+    assert!(!f.path("imported").exists(), "a refused import leaves no run folder");
+    let out = f.train("warm", &["--epochs", "1", "--init-from", "nan.safetensors"]);
+    out.bad_input();
+    assert!(out.stderr.contains("nan.safetensors: tensor 1.weight has 12544 non-finite values"), "{}", out.stderr);
+    // The same file with finite values imports.
+    torch_file(&f.path("ok.safetensors"), &[0.5, -0.5]);
+    f.run(&["import", "ok.safetensors", "--artifacts", "imported", "--backend", "ndarray"]).ok();
+}
+
 #[test]
 fn bench_prints_and_writes_its_figures() {
     let f = Fixture::new();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::{BackendArg, Out, RunArg};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
-use crate::interchange;
+use crate::interchange::{self, TorchFile};
 use crate::run::{CONFIG_FILE, RunDir, SAFETENSORS_FILE};
 
 /// The run's model (or a checkpoint) as safetensors.
@@ -37,18 +37,22 @@ fn check_parent(target: &Path) -> Result<()> {
 /// Make a run folder (model.bpk + config.toml) from safetensors weights.
 pub fn import(file: &Path, artifacts: &Path, config: Option<&Path>, overwrite: bool, backend: &BackendArg, out: Out) -> Result<()> {
     let run = RunDir::new(artifacts);
-    let weights = interchange::read_safetensors(file)?;
+    let weights = TorchFile::open(file)?;
     let cfg = import_config(file, &weights, config)?;
     run.check_not_file()?;
-    let _lock = run.lock()?;
+    let refuse = |run: &RunDir| {
+        Err(Error::input(format!("{}: already holds a run; pick another --artifacts folder or pass --overwrite", run.path().display())))
+    };
     if run.holds_run() && !overwrite {
-        return Err(Error::input(format!(
-            "{}: already holds a run; pick another --artifacts folder or pass --overwrite",
-            run.path().display()
-        )));
+        return refuse(&run);
     }
     let device = backend.open(out)?.device;
-    let model = interchange::load_safetensors_model(file, &cfg, &device)?;
+    // Build (and check) the model before the folder is created: a refused file leaves nothing behind.
+    let model = weights.into_model(&cfg, &device)?;
+    let _lock = run.lock()?;
+    if run.holds_run() && !overwrite {
+        return refuse(&run);
+    }
     if overwrite {
         run.remove_run()?;
     }
@@ -64,10 +68,10 @@ pub fn import(file: &Path, artifacts: &Path, config: Option<&Path>, overwrite: b
     Ok(())
 }
 
-fn import_config(file: &Path, weights: &interchange::TorchWeights, config: Option<&Path>) -> Result<TrainConfig> {
-    let hidden = weights.hidden();
+fn import_config(file: &Path, weights: &TorchFile, config: Option<&Path>) -> Result<TrainConfig> {
+    let hidden = weights.hidden.clone();
     let Some(p) = config else {
-        let base = weights.config.clone().unwrap_or_default();
+        let base = weights.config()?.unwrap_or_default();
         return Ok(TrainConfig { hidden, ..base });
     };
     let c = TrainConfig::load(p)?;

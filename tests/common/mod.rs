@@ -151,9 +151,10 @@ pub fn weights(run: &Path, file: &Path) -> Vec<Vec<f32>> {
     let device = d2l_mlp::backend::cpu_device();
     let cfg = d2l_mlp::run::RunDir::new(run).load_config().unwrap();
     let m = d2l_mlp::run::checkpoint::load_model_file(file, &cfg, &device).unwrap();
-    d2l_mlp::export::to_torch_layers(&m)
-        .into_iter()
-        .flat_map(|l| [l.weight, l.bias])
+    let host = |d: burn::tensor::TensorData| d.convert::<f32>().try_to_vec::<f32>().unwrap();
+    m.layers
+        .iter()
+        .flat_map(|l| [host(l.weight.val().into_data()), host(l.bias.as_ref().unwrap().val().into_data())])
         .collect()
 }
 
