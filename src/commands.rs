@@ -26,7 +26,7 @@ pub fn eval(run: &Path, epoch: Option<usize>, data: &DataOptions, be: Option<Bac
     let device = device_for(be, out)?;
     let (model, _cfg, path) = inference::load_run_model(run, epoch, &device)?;
     let test = load_test(data, out)?;
-    let report = inference::evaluate(&model, &test, &device, &path.display().to_string());
+    let report = inference::evaluate(&model, &test, &device, &path.display().to_string())?;
     out(report.render());
     let json = run.join("eval.json");
     report.save(&json)?;
@@ -80,13 +80,14 @@ pub fn predict(o: &PredictOptions, out: &mut dyn FnMut(String)) -> Result<Vec<in
 
     if !prepared.is_empty() {
         let pixels: Vec<u8> = prepared.iter().flat_map(|(_, i)| i.pixels.clone()).collect();
-        let preds = inference::predict_images(&model, &pixels, &device);
+        let preds = inference::predict_images(&model, &pixels, &device)?;
         for ((p, img), pred) in prepared.iter().zip(&preds) {
             let top: Vec<String> = inference::top_k(&pred.probs, 3)
                 .into_iter()
                 .map(|c| format!("{} {:.3}", CLASS_NAMES[c], pred.probs[c]))
                 .collect();
-            let note = if img.inverted { " (light background: inverted)" } else { "" };
+            let notes = img.notes();
+            let note = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
             out(format!("{}{note}: {}", p.display(), top.join(", ")));
         }
         return Ok(preds);
@@ -95,7 +96,7 @@ pub fn predict(o: &PredictOptions, out: &mut dyn FnMut(String)) -> Result<Vec<in
     let test = load_test(&o.data, out)?;
     let idx = inference::pick_indices(test.len(), o.count, o.seed);
     let pixels: Vec<u8> = idx.iter().flat_map(|&i| test.image(i).to_vec()).collect();
-    let mut preds = inference::predict_images(&model, &pixels, &device);
+    let mut preds = inference::predict_images(&model, &pixels, &device)?;
     out(format!("{:>6}  {:<12} {:<12} {:>10}", "index", "true", "predicted", "confidence"));
     let mut tiles = Vec::new();
     for (pred, &i) in preds.iter_mut().zip(&idx) {
