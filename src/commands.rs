@@ -86,9 +86,7 @@ pub fn predict(o: &PredictOptions, out: &mut dyn FnMut(String)) -> Result<Vec<in
                 .into_iter()
                 .map(|c| format!("{} {:.3}", CLASS_NAMES[c], pred.probs[c]))
                 .collect();
-            let notes = img.notes();
-            let note = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
-            out(format!("{}{note}: {}", p.display(), top.join(", ")));
+            out(format!("{}{}: {}", p.display(), img.notes(), top.join(", ")));
         }
         return Ok(preds);
     }

@@ -30,8 +30,9 @@ pub struct PreparedImage {
 }
 
 impl PreparedImage {
-    /// What the conversion did that the user should know, e.g. "light background: inverted".
-    pub fn notes(&self) -> Vec<&'static str> {
+    /// What the conversion did that the user should know, as a suffix for the file's name:
+    /// e.g. " (light background: inverted)", or "" when there is nothing to say.
+    pub fn notes(&self) -> String {
         let mut notes = Vec::new();
         if self.transparent {
             notes.push("transparent background treated as background");
@@ -39,7 +40,7 @@ impl PreparedImage {
         if self.inverted {
             notes.push("light background: inverted");
         }
-        notes
+        if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
     }
 }
 
@@ -247,7 +248,7 @@ mod tests {
         fill(&mut img, (20, 40), (5, 35), Rgba([220, 220, 220, 255]));
         let p = round_trip(img.into());
         assert!(p.transparent && !p.inverted);
-        assert_eq!(p.notes(), vec!["transparent background treated as background"]);
+        assert_eq!(p.notes(), " (transparent background treated as background)");
         assert_eq!(p.pixels[0], 0);
         assert!(p.pixels[14 * SIDE + 14] > 200);
         // A dark shape on transparency is a garment photographed on white: inverted.
@@ -255,6 +256,7 @@ mod tests {
         fill(&mut img, (20, 40), (5, 35), LumaA([30, 255]));
         let p = prepare_luma_alpha(&img);
         assert!(p.transparent && p.inverted);
+        assert_eq!(p.notes(), " (transparent background treated as background; light background: inverted)");
         assert_eq!(p.pixels[0], 0);
         assert!(p.pixels[14 * SIDE + 14] > 200);
     }
