@@ -107,7 +107,7 @@ pub fn predict(o: &PredictOptions, out: &mut dyn FnMut(String)) -> Result<Vec<in
             "{i:>6}  {:<12} {:<12} {:>10.4}{mark}",
             CLASS_NAMES[t], CLASS_NAMES[pred.predicted], pred.confidence
         ));
-        tiles.push(PredictionTile { pixels: test.image(i).to_vec(), true_label: t, predicted: pred.predicted });
+        tiles.push(PredictionTile { pixels: test.image(i).to_vec(), true_label: t, predicted: pred.predicted, confidence: None });
     }
     let correct = preds.iter().filter(|p| p.true_label == Some(p.predicted)).count();
     out(format!("{correct}/{} correct", preds.len()));
