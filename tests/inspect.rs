@@ -85,6 +85,9 @@ fn curves_plot_and_activation_pictures() {
     f.run(&["plot", "--artifacts", "a", "b", "--out", "cmp.png"]).ok();
     assert_eq!(png_size(&f.path("cmp.png")), curves);
     f.run(&["plot", "--artifacts", "nowhere"]).bad_input();
+let svg = f.run(&["plot", "--artifacts", "a", "b", "--out", "cmp.svg"]);
+    assert!(svg.bad_input().stderr.contains("cmp.svg") && !f.path("cmp.svg").exists(), "{}", svg.stderr);
+    f.run(&["activations", "--out", "act.jpg", "--backend", CPU]).bad_input();
     let out = f.run(&["activations", "--out", "act.png", "--backend", CPU]);
     out.ok();
     let (w, h) = png_size(&f.path("act.png"));

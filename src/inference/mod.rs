@@ -3,13 +3,11 @@
 mod eval;
 mod picture;
 
-use std::path::{Path, PathBuf};
 
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
-use crate::config::TrainConfig;
 use crate::data::{NUM_CLASSES, PIXELS};
 use crate::error::{Error, Result};
 use crate::model::Mlp;
