@@ -4,11 +4,13 @@
 //! at the seed when a run resumes, so a resumed run would see other orders than an uninterrupted
 //! one. Here the order of epoch `k` is a pure function of `(seed, k)`, which makes
 //! "4 epochs + resume to 10" identical to "10 epochs". Batches are cut from the raw bytes
-//! without per-image allocations.
+//! without per-image allocations, one batch ahead on a helper thread (host memory only: tensors
+//! are made on the caller's thread, so a GPU backend sees one stream).
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
 
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
@@ -29,19 +31,39 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
+/// Batches built ahead of the one being computed; one keeps the helper thread a step ahead
+/// without holding much memory.
+const PREFETCH: usize = 1;
+
+/// A batch in host memory: pixels scaled to [0, 1], labels as i64.
+struct HostBatch {
+    pixels: Vec<f32>,
+    labels: Vec<i64>,
+}
+
+impl HostBatch {
+    fn new(split: &Split, indices: &[usize]) -> Self {
+        let mut pixels = Vec::with_capacity(indices.len() * PIXELS);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            pixels.extend(split.image(i).iter().map(|&p| p as f32 * (1.0 / 255.0)));
+            labels.push(split.labels[i] as i64);
+        }
+        HostBatch { pixels, labels }
+    }
+
+    fn to_device(self, device: &Device) -> Batch {
+        let b = self.labels.len();
+        Batch {
+            images: Tensor::from_data(TensorData::new(self.pixels, [b, PIXELS]), device),
+            targets: Tensor::<1, Int>::from_data(TensorData::new(self.labels, [b]), device),
+        }
+    }
+}
+
 /// Build one batch from the items at `indices`: pixels scaled to [0, 1], labels as Int.
 pub fn make_batch(split: &Split, indices: &[usize], device: &Device) -> Batch {
-    let b = indices.len();
-    let mut pixels = Vec::with_capacity(b * PIXELS);
-    let mut labels = Vec::with_capacity(b);
-    for &i in indices {
-        pixels.extend(split.image(i).iter().map(|&p| p as f32 * (1.0 / 255.0)));
-        labels.push(split.labels[i] as i64);
-    }
-    Batch {
-        images: Tensor::from_data(TensorData::new(pixels, [b, PIXELS]), device),
-        targets: Tensor::<1, Int>::from_data(TensorData::new(labels, [b]), device),
-    }
+    HostBatch::new(split, indices).to_device(device)
 }
 
 /// A loader over one split. `shuffle_seed: None` keeps file order (the test set, or
@@ -71,29 +93,52 @@ impl BatchLoader {
     }
 }
 
-struct BatchIter<'a> {
-    loader: &'a BatchLoader,
-    order: Vec<usize>,
+/// One epoch's batches, received from the helper thread that builds them in `order`.
+struct BatchIter {
+    batches: Receiver<HostBatch>,
+    device: Device,
     pos: usize,
+    total: usize,
 }
 
-impl Iterator for BatchIter<'_> {
-    type Item = Result<Batch, DatasetError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.order.len() {
-            return None;
-        }
-        let end = (self.pos + self.loader.batch_size).min(self.order.len());
-        let batch = make_batch(&self.loader.split, &self.order[self.pos..end], &self.loader.device);
-        self.pos = end;
-        Some(Ok(batch))
+impl BatchIter {
+    fn start(split: Arc<Split>, order: Vec<usize>, batch_size: usize, device: Device) -> Self {
+        let (tx, rx) = sync_channel(PREFETCH);
+        let total = order.len();
+        // The thread ends after the last batch, or at its next send once the iterator is dropped.
+        // If it cannot start, `tx` is dropped with it and `next` reports the error.
+        let _ = std::thread::Builder::new().name("batches".to_string()).spawn(move || {
+            for chunk in order.chunks(batch_size) {
+                if tx.send(HostBatch::new(&split, chunk)).is_err() {
+                    break;
+                }
+            }
+        });
+        BatchIter { batches: rx, device, pos: 0, total }
     }
 }
 
-impl DataLoaderIterator<Batch> for BatchIter<'_> {
+impl Iterator for BatchIter {
+    type Item = Result<Batch, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.total {
+            return None;
+        }
+        let Ok(host) = self.batches.recv() else {
+            // Reported once; the iterator then ends.
+            self.pos = self.total;
+            let why = std::io::Error::other("the batch-building thread did not start or stopped early");
+            return Some(Err(DatasetError::new(why)));
+        };
+        self.pos += host.labels.len();
+        Some(Ok(host.to_device(&self.device)))
+    }
+}
+
+impl DataLoaderIterator<Batch> for BatchIter {
     fn progress(&self) -> Progress {
-        Progress::new(self.pos, self.order.len(), Some("items".to_string()))
+        Progress::new(self.pos, self.total, Some("items".to_string()))
     }
 }
 
@@ -106,11 +151,7 @@ impl DataLoader<Batch> for BatchLoader {
             None => (0..n).collect(),
         };
         let order = local.into_iter().map(|i| i + self.range.start).collect();
-        Box::new(BatchIter {
-            loader: self,
-            order,
-            pos: 0,
-        })
+        Box::new(BatchIter::start(self.split.clone(), order, self.batch_size, self.device.clone()))
     }
 
     fn num_items(&self) -> usize {
@@ -166,6 +207,25 @@ mod tests {
         let e3 = labels(&fresh);
         let resumed = BatchLoader::new(split, 8, Some(5), 3, &device());
         assert_eq!(labels(&resumed), e3);
+    }
+
+    #[test]
+    fn prefetched_batches_are_those_of_make_batch_in_epoch_order() {
+        let split = Arc::new(synthetic(50, 1));
+        let l = BatchLoader::new(split.clone(), 16, Some(9), 2, &device());
+        let order = epoch_order(50, 9, 2);
+        let host = |b: Batch| (b.images.into_data().try_to_vec::<f32>().unwrap(), b.targets.into_data().try_to_vec::<i64>().unwrap());
+        let mut it = l.iter();
+        for chunk in order.chunks(16) {
+            assert_eq!(host(it.next().unwrap().unwrap()), host(make_batch(&split, chunk, &device())));
+        }
+        assert!(it.next().is_none());
+        assert_eq!((it.progress().items_processed, it.progress().items_total), (50, 50));
+        // An epoch dropped after one batch stops its helper; the next epoch is unaffected.
+        let mut it = l.iter();
+        assert_eq!(it.next().unwrap().unwrap().targets.dims(), [16]);
+        drop(it);
+        assert_eq!(l.iter().count(), 4);
     }
 
     #[test]
