@@ -12,7 +12,7 @@ use plotters::prelude::*;
 
 use super::{BLUE, BOLD_GRID, DrawResult, FONT, LIGHT_GRID, fit_text, padded_range, segments, tick_formatter, usable};
 use crate::error::{Error, Result};
-use crate::metrics::EpochRow;
+use crate::run::metrics::EpochRow;
 
 /// The fixed size of curve pictures.
 pub const CURVES_SIZE: (u32, u32) = (900, 500);

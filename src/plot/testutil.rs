@@ -5,7 +5,7 @@ use std::path::Path;
 use plotters::style::RGBColor;
 
 use super::{ActivationCurve, PredictionTile};
-use crate::metrics::EpochRow;
+use crate::run::metrics::EpochRow;
 
 /// Side of a Fashion-MNIST image.
 const IMG: usize = 28;
