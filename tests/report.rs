@@ -1,0 +1,139 @@
+//! `report` end to end: a small trained run, evaluated, reported, and opened in headless Chromium
+//! (DOM, screenshot, nothing fetched, hostile folder names). Skipped when Chromium is missing.
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The browser, or `None` after saying the test is skipped (a failure where CI requires all).
+fn chromium(test: &str) -> Option<PathBuf> {
+    let found = ["chromium", "/usr/bin/chromium"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()));
+    if found.is_none() {
+        skip(test, "chromium not installed (apt-get install chromium)");
+    }
+    found
+}
+
+/// Run headless Chromium on `page` with `extra` flags; stdout goes to the returned string.
+/// Killed after two minutes so a hang fails the test instead of stalling CI.
+fn headless(browser: &Path, page: &Path, extra: &[String]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let stdout = tmp.path().join("stdout");
+    let mut child = Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .arg(format!("--user-data-dir={}", tmp.path().join("profile").display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("chromium did not finish within 2 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::read_to_string(&stdout).unwrap()
+}
+
+fn dump_dom(browser: &Path, page: &Path) -> String {
+    headless(browser, page, &["--dump-dom".to_string()])
+}
+
+/// `eval` / `predict` on the fixture's data, on the default CPU backend.
+fn use_run(f: &Fixture, sub: &str, run: &str) {
+    let data = f.data();
+    f.run(&[sub, "--artifacts", run, "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU])
+        .ok();
+}
+
+#[test]
+fn a_trained_runs_report_renders_offline_with_its_figures() {
+    let Some(browser) = chromium("a_trained_runs_report_renders_offline_with_its_figures") else { return };
+    let f = Fixture::new();
+    f.train("run", &[]).ok();
+    use_run(&f, "eval", "run");
+    use_run(&f, "predict", "run");
+    let out = f.run(&["report", "--artifacts", "run"]);
+    out.ok();
+    let page = f.path("run/report.html");
+    assert!(out.stdout.contains("report.html"), "{}", out.stdout);
+
+    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.path("run/eval.json")).unwrap()).unwrap();
+    let accuracy = format!("{:.4}", eval["accuracy"].as_f64().unwrap());
+    let dom = dump_dom(&browser, &page);
+    assert!(dom.contains(&format!("Accuracy <strong>{accuracy}</strong>")), "final test accuracy {accuracy}");
+    assert_eq!(dom.matches("<td class=\"cm").count(), 100, "confusion cells");
+    // The recipe (fixture's small.toml), every field.
+    for (field, value) in [("batch_size", "32"), ("hidden", "[32]"), ("lr", "0.1"), ("epochs", "3"), ("init_std", "0.1")] {
+        assert!(dom.contains(&format!("<th scope=\"row\">{field}</th><td><code>{value}</code></td>")), "{field}");
+    }
+    assert!(dom.contains("<img src=\"data:image/png;base64,"), "prediction grid inline");
+    let mistakes = eval["mistakes"].as_array().unwrap();
+    if let Some(m) = mistakes.first() {
+        assert!(dom.contains(&format!("The {} test images the model got wrong most confidently: test image {}", mistakes.len(), m["index"])));
+    } else {
+        assert!(dom.contains("No mistakes on the test set."));
+    }
+
+    // Nothing fetched: the only URLs are plain links to the book.
+    let source = std::fs::read_to_string(&page).unwrap();
+    for (i, _) in source.match_indices("http") {
+        let rest = &source[i..];
+        if rest.starts_with("http://") || rest.starts_with("https://") {
+            assert!(source[..i].ends_with("<a href=\"") && rest.starts_with("https://d2l.ai/"), "{}", &rest[..80.min(rest.len())]);
+        }
+    }
+
+    // A screenshot of the right size that is not blank.
+    let png = f.path("shot.png");
+    headless(&browser, &page, &[format!("--screenshot={}", png.display()), "--window-size=1200,1600".to_string()]);
+    let shot = image::open(&png).unwrap().to_rgb8();
+    assert_eq!(shot.dimensions(), (1200, 1600));
+    let first = shot.get_pixel(0, 0);
+    assert!(shot.pixels().any(|p| p != first), "blank screenshot");
+}
+
+#[test]
+fn a_run_folder_named_like_a_script_renders_as_text() {
+    let Some(browser) = chromium("a_run_folder_named_like_a_script_renders_as_text") else { return };
+    let f = Fixture::new();
+    let name = "<script>alert(1)</script>";
+    f.train(name, &["--epochs", "1"]).ok();
+    f.run(&["report", "--artifacts", name]).ok();
+    let dom = dump_dom(&browser, &f.path(name).join("report.html"));
+    assert!(dom.contains("<h1>Run &lt;script&gt;alert(1)&lt;/script&gt;</h1>"), "the name as text");
+    assert!(!dom.contains("<script"), "an injected script element");
+}
+
+#[test]
+fn a_sweeps_leaderboard_becomes_sortable_in_the_browser() {
+    let Some(browser) = chromium("a_sweeps_leaderboard_becomes_sortable_in_the_browser") else { return };
+    let f = Fixture::new();
+    std::fs::create_dir(f.path("sweep")).unwrap();
+    std::fs::write(f.path("sweep/sweep.toml"), "lr = [0.05, 0.1]\n").unwrap();
+    let board = "rank,trial,lr,activation,epochs,val_loss,val_acc,train_loss,train_acc,seconds,status\n\
+                 1,1,0.1,tanh,3,0.42,0.86,0.4,0.87,2,done\n2,0,0.05,relu,3,0.61,0.79,0.6,0.8,2,done\n";
+    std::fs::write(f.path("sweep/leaderboard.csv"), board).unwrap();
+    f.train("sweep/best", &[]).ok();
+    f.run(&["report", "--artifacts", "sweep"]).ok();
+    let dom = dump_dom(&browser, &f.path("sweep/report.html"));
+    // The page's script ran (its CSP hash matched): every heading became a sort button.
+    assert_eq!(dom.matches("<th scope=\"col\" data-num=\"\"><button>").count(), 9, "numeric headings");
+    assert!(dom.contains("<th scope=\"col\"><button>activation</button></th>"));
+    assert!(dom.contains("<th scope=\"col\"><button>status</button></th>"));
+    assert!(dom.contains("<td class=\"num\">0.86</td>"));
+    // The best run's part, with links into best/.
+    assert!(dom.contains("<a href=\"best/config.toml\">"));
+    assert!(dom.contains("Not yet:</strong> the test-set evaluation"));
+}
