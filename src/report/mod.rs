@@ -3,7 +3,6 @@
 //! and every script but the page's own. Every piece may be missing ("not yet" + the command that
 //! makes it) or damaged ("unreadable" + the fix); neither stops the page.
 
-mod curves;
 mod html;
 mod inputs;
 mod run;

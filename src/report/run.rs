@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::curves::curves_svg;
+use crate::plot::curves_svg;
 use super::html::{command, esc, figure, img, kv_table, not_yet, section, unreadable};
 use super::inputs::{self, EvalFile, Mistake, Piece};
 use crate::config::TrainConfig;
@@ -188,7 +188,7 @@ fn recipe(r: &Run) -> String {
 
 fn curves_section(r: &Run) -> String {
     let body = match &r.rows {
-        Piece::Ready(rows) => match curves_svg(&[(r.dir.display().to_string(), rows.clone())]) {
+        Piece::Ready(rows) => match curves_svg(&[(crate::run::RunDir::new(r.dir).name(), rows.clone())]) {
             Ok(svg) => {
                 let alt = format!("Training curves over {} epoch(s): train loss, train accuracy and test accuracy", rows.len());
                 figure(&img(svg.as_bytes(), "image/svg+xml", &alt), "Training curves (from metrics.csv)") + &epoch_table(rows)
