@@ -68,6 +68,6 @@ fn no_adapter_is_a_clear_error_not_a_panic() {
     );
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     out.one_error_line();
-    assert!(out.stderr.contains("no usable GPU adapter") && out.stderr.contains("--backend ndarray"), "{}", out.stderr);
+    assert!(out.stderr.contains("no usable GPU adapter") && out.stderr.contains("--backend flex"), "{}", out.stderr);
     assert!(!f.path("a.png").exists());
 }

@@ -242,7 +242,7 @@ fn a_diverging_run_stops_at_the_first_non_finite_loss_and_stays_resumable() {
     assert!(rows.iter().all(|r| r.train_loss.is_finite()), "{rows:?}");
     assert_eq!(
         rows.iter().map(|r| r.epoch).collect::<Vec<_>>(),
-        d2l_mlp::run::checkpoint::epochs_on_disk(&d2l_mlp::run::RunDir::new(run)),
+        d2l_mlp::run::checkpoint::epochs_on_disk(&d2l_mlp::run::RunDir::new(&run)),
         "metrics.csv matches the checkpoints"
     );
     assert!(!run.join("model.bpk").exists(), "no final model from a diverged run");

@@ -31,7 +31,7 @@ fn a_short_run_lowers_the_loss_and_writes_every_artifact() {
     assert!(out.stdout.contains("epoch  1/3  train loss "), "{}", out.stdout);
     assert!(out.stdout.contains("epoch  3/3"), "{}", out.stdout);
     assert!(!out.stdout.contains("ProgressSnapshot"), "{}", out.stdout);
-    assert!(out.stdout.lines().next().unwrap().contains("backend ndarray"), "{}", out.stdout);
+    assert!(out.stdout.lines().next().unwrap().contains(&format!("backend {CPU}")), "{}", out.stdout);
     assert!(out.stdout.contains("done: 3 epoch(s)"));
     // The final model equals the last checkpoint.
     assert_eq!(weights(&run, &run.join("model.bpk")), weights(&run, &run.join("checkpoint/model-3.bpk")));
@@ -211,7 +211,7 @@ fn stop_cleanly_and_resume(signal: &str, code: i32) {
     let run = f.path("run");
     let rows = metrics(&run);
     assert!(rows.len() < 40, "stopped early");
-    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), d2l_mlp::run::checkpoint::epochs_on_disk(&d2l_mlp::run::RunDir::new(run)));
+    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), d2l_mlp::run::checkpoint::epochs_on_disk(&d2l_mlp::run::RunDir::new(&run)));
     let leftovers: Vec<_> = std::fs::read_dir(&run)
         .unwrap()
         .chain(std::fs::read_dir(run.join("checkpoint")).unwrap())

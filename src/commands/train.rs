@@ -69,6 +69,7 @@ pub fn train(args: &TrainArgs, out: Out) -> Result<TrainOutcome> {
     let run = args.run.dir();
     let opts = args.options();
     // Bad input fails before the folder is created or locked.
+    crate::train::plan::check_flags(&opts)?;
     if let Some(p) = &opts.config_path {
         TrainConfig::load(p)?;
     }

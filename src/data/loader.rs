@@ -198,7 +198,7 @@ mod tests {
         let split = Arc::new(synthetic(20, 1));
         let labels = |l: &BatchLoader| -> Vec<i64> {
             l.iter()
-                .flat_map(|b| b.unwrap().targets.into_data().try_to_vec::<i64>().unwrap())
+                .flat_map(|b| b.unwrap().targets.into_data().convert::<i64>().try_to_vec::<i64>().unwrap())
                 .collect()
         };
         let fresh = BatchLoader::new(split.clone(), 8, Some(5), 1, &device());
@@ -214,7 +214,7 @@ mod tests {
         let split = Arc::new(synthetic(50, 1));
         let l = BatchLoader::new(split.clone(), 16, Some(9), 2, &device());
         let order = epoch_order(50, 9, 2);
-        let host = |b: Batch| (b.images.into_data().try_to_vec::<f32>().unwrap(), b.targets.into_data().try_to_vec::<i64>().unwrap());
+        let host = |b: Batch| (b.images.into_data().try_to_vec::<f32>().unwrap(), b.targets.into_data().convert::<i64>().try_to_vec::<i64>().unwrap());
         let mut it = l.iter();
         for chunk in order.chunks(16) {
             assert_eq!(host(it.next().unwrap().unwrap()), host(make_batch(&split, chunk, &device())));

@@ -72,9 +72,13 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
     let seconds = began.elapsed().as_secs_f64();
 
     let mut rec = recorder.lock().map_err(|_| Error::failure("internal: the recorder's state was poisoned"))?;
+    let mut rows = rec.rows().to_vec();
+    if result.interrupted.is_some() {
+        keep_checkpointed_rows(plan, &mut rows)?;
+    }
     Ok(Ended {
         model: result.model,
-        rows: rec.rows().to_vec(),
+        rows,
         seconds,
         split_seconds: std::mem::take(&mut rec.split_seconds),
         diverged: rec.diverged,
@@ -82,6 +86,17 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
         failed: result.error.map(|e| e.to_string().lines().next().unwrap_or("").to_string()),
         interrupted: result.interrupted.is_some(),
     })
+}
+
+/// A stop that lands between an epoch's row and its checkpoint leaves a row the Learner did
+/// not checkpoint: drop it, so `metrics.csv` matches the checkpoints.
+fn keep_checkpointed_rows(plan: &TrainPlan, rows: &mut Vec<EpochRow>) -> Result<()> {
+    let last = checkpoint::epochs_on_disk(&plan.run).into_iter().max().unwrap_or(0);
+    if rows.iter().any(|r| r.epoch > last) {
+        rows.retain(|r| r.epoch <= last);
+        crate::run::metrics::write(&plan.run.file(crate::run::METRICS_FILE), rows)?;
+    }
+    Ok(())
 }
 
 /// The recipe's SGD: plain by default; PyTorch's momentum (no dampening) and L2 weight decay.

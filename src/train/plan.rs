@@ -208,7 +208,8 @@ impl TrainPlan {
     }
 }
 
-fn check_flags(opts: &TrainOptions) -> Result<()> {
+/// Flags that contradict each other, refused before anything is read.
+pub fn check_flags(opts: &TrainOptions) -> Result<()> {
     if opts.resume && opts.overwrite {
         return Err(Error::input(
             "--resume and --overwrite contradict each other: --resume continues the run, --overwrite replaces it; pass one",
