@@ -37,12 +37,13 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn this() -> Machine {
+    /// This CPU, and the vector extension `backend`'s matrix products use on it.
+    pub fn this(backend: BackendKind) -> Machine {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-        Machine { cpu, vector: vector_extension().to_string(), threads: threads() }
+        Machine { cpu, vector: vector_extension(backend), threads: threads() }
     }
 
     pub fn describe(&self) -> String {
@@ -54,12 +55,22 @@ pub fn threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// What gemm (flex's matrix products) picks at run time on this CPU.
-fn vector_extension() -> &'static str {
+/// What the backend's matrix products pick at run time on this CPU: flex's gemm has AVX-512
+/// kernels (burn feature x86-v4), ndarray's matrixmultiply stops at AVX2+FMA.
+fn vector_extension(backend: BackendKind) -> String {
+    let widest = widest_vectors();
+    match backend {
+        BackendKind::Flex => format!("{widest} (gemm)"),
+        BackendKind::Ndarray => format!("{} (matrixmultiply; CPU has {widest})", if widest == "AVX-512" { "AVX2+FMA" } else { widest }),
+        BackendKind::Wgpu => format!("GPU (CPU has {widest})"),
+    }
+}
+
+fn widest_vectors() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
         if is_x86_feature_detected!("avx512f") {
-            return if cfg!(feature = "flex") { "AVX-512 (gemm x86-v4 kernels)" } else { "AVX-512" };
+            return "AVX-512";
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             return "AVX2+FMA";
@@ -97,7 +108,7 @@ impl BackendFigures {
         BackendFigures {
             backend,
             device: device.to_string(),
-            machine: Machine::this(),
+            machine: Machine::this(backend),
             epochs: o.split_seconds.len(),
             train_images: sizes.0,
             test_images: sizes.1,
@@ -164,7 +175,7 @@ mod tests {
 
     #[test]
     fn the_machine_names_its_cpu_and_vectors() {
-        let m = Machine::this();
+        let m = Machine::this(BackendKind::Flex);
         assert!(!m.cpu.is_empty() && !m.vector.is_empty() && m.threads >= 1, "{m:?}");
     }
 }

@@ -16,11 +16,16 @@ struct Cli {
     command: Command,
 }
 
+/// A trained model: its run folder, which of its models, and the backend to run it on.
 #[derive(Args, Debug, Clone)]
-struct CheckpointArg {
+struct ModelArgs {
+    #[command(flatten)]
+    run: RunArg,
     /// Use this epoch's checkpoint instead of model.bpk.
     #[arg(long, value_name = "EPOCH")]
     checkpoint: Option<usize>,
+    #[command(flatten)]
+    backend: BackendArg,
 }
 
 #[derive(Subcommand, Debug)]
@@ -31,18 +36,14 @@ enum Command {
     /// confusion matrix; writes eval.json in the run folder.
     Eval {
         #[command(flatten)]
-        run: RunArg,
-        #[command(flatten)]
-        checkpoint: CheckpointArg,
+        model: ModelArgs,
         #[command(flatten)]
         data: DataArgs,
-        #[command(flatten)]
-        backend: BackendArg,
     },
     /// Predict test images (table and a PNG grid), or your own pictures with --image.
     Predict {
         #[command(flatten)]
-        run: RunArg,
+        model: ModelArgs,
         /// Number of test images (at most 512).
         #[arg(long, default_value_t = 16)]
         count: usize,
@@ -56,11 +57,7 @@ enum Command {
         #[arg(long, value_name = "PATH", num_args = 1..)]
         image: Vec<PathBuf>,
         #[command(flatten)]
-        checkpoint: CheckpointArg,
-        #[command(flatten)]
         data: DataArgs,
-        #[command(flatten)]
-        backend: BackendArg,
     },
     /// Redraw a run's training curves from metrics.csv; with several runs, overlay their test accuracy.
     Plot {
@@ -96,14 +93,10 @@ enum Command {
     /// Write the model as safetensors in the book's PyTorch layout (1.weight, 1.bias, 3.weight, 3.bias).
     Export {
         #[command(flatten)]
-        run: RunArg,
-        #[command(flatten)]
-        checkpoint: CheckpointArg,
+        model: ModelArgs,
         /// Output file (default: model.safetensors in the run folder).
         #[arg(long, value_name = "FILE.safetensors")]
         out: Option<PathBuf>,
-        #[command(flatten)]
-        backend: BackendArg,
     },
     /// Make a run folder (model.bpk + config.toml) from safetensors weights in the book's layout.
     Import {
@@ -134,18 +127,16 @@ enum Command {
 fn run(command: Command, out: &mut dyn FnMut(String)) -> d2l_mlp::Result<()> {
     match command {
         Command::Train(args) => commands::train::train(&args, out).map(drop),
-        Command::Eval { run, checkpoint, data, backend } => {
-            commands::eval::eval(&run, checkpoint.checkpoint, &data, &backend, out).map(drop)
-        }
-        Command::Predict { run, count, seed, out: png, image, checkpoint, data, backend } => {
-            let o = commands::predict::PredictArgs { count, seed, png, images: image, checkpoint: checkpoint.checkpoint };
-            commands::predict::predict(&run, &o, &data, &backend, out).map(drop)
+        Command::Eval { model: m, data } => commands::eval::eval(&m.run, m.checkpoint, &data, &m.backend, out).map(drop),
+        Command::Predict { model: m, count, seed, out: png, image, data } => {
+            let o = commands::predict::PredictArgs { count, seed, png, images: image, checkpoint: m.checkpoint };
+            commands::predict::predict(&m.run, &o, &data, &m.backend, out).map(drop)
         }
         Command::Plot { artifacts, out: png } => commands::plot::plot_runs(&artifacts, png.as_deref(), out).map(drop),
         Command::Activations { out: png, backend } => commands::plot::activations(&png, &backend, out),
         Command::Bench { epochs, json, data, backend } => commands::bench::bench(epochs, json.as_deref(), &data, backend, out),
-        Command::Export { run, checkpoint, out: file, backend } => {
-            commands::interchange::export(&run, checkpoint.checkpoint, file.as_deref(), &backend, out).map(drop)
+        Command::Export { model: m, out: file } => {
+            commands::interchange::export(&m.run, m.checkpoint, file.as_deref(), &m.backend, out).map(drop)
         }
         Command::Import { file, artifacts, config, overwrite, backend } => {
             commands::interchange::import(&file, &artifacts, config.as_deref(), overwrite, &backend, out)

@@ -10,7 +10,7 @@ fn a_short_run_lowers_the_loss_and_writes_every_artifact() {
     let out = f.train("run", &[]);
     out.ok();
     let run = f.path("run");
-    for p in ["config.toml", "metrics.csv", "model.bpk", "curves.png", "experiment.log"] {
+    for p in ["config.toml", "metrics.csv", "model.bpk", "curves.png", "run.json", "report.html"] {
         assert!(run.join(p).is_file(), "missing {p}");
     }
     for e in 1..=3 {

@@ -59,6 +59,9 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
         )
         .with_checkpointing_strategy(Retention { run: plan.run.clone(), keep: plan.keep_checkpoints })
         .with_interrupter(interrupter)
+        // Burn's application logger prints a panic banner over our one-line message and installs
+        // a process-wide logger (once only, which a sweep's many runs would trip over).
+        .with_application_logger(None)
         .renderer(Box::new(capture))
         .num_epochs(cfg.epochs);
     if start > 0 {
