@@ -187,44 +187,57 @@ impl TrainConfig {
     }
 
     /// Check every field; the message names the field and the accepted values.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
+        self.first_problem().map_or(Ok(()), |m| Err(Error::Config(m)))
+    }
+
+    /// The first field outside what the recipe accepts, as a message naming it.
+    fn first_problem(&self) -> Option<String> {
         if self.epochs == 0 {
-            return Err("field `epochs` must be at least 1".into());
+            return Some("field `epochs` must be at least 1".into());
         }
         if !self.lr.is_finite() || self.lr <= 0.0 {
-            return Err(format!(
+            return Some(format!(
                 "field `lr` must be a finite number > 0 (got {})",
                 self.lr
             ));
         }
         if self.batch_size == 0 {
-            return Err("field `batch_size` must be at least 1".into());
+            return Some("field `batch_size` must be at least 1".into());
         }
         if self.hidden.is_empty() {
-            return Err(
+            return Some(
                 "field `hidden` must list at least one hidden layer size, e.g. hidden = [256]"
                     .into(),
             );
         }
         if self.hidden.contains(&0) {
-            return Err(format!(
+            return Some(format!(
                 "field `hidden` must not contain 0 (got {:?})",
                 self.hidden
             ));
         }
         if self.hidden.iter().any(|&h| h > 1 << 16) {
-            return Err(format!(
+            return Some(format!(
                 "field `hidden` has a layer wider than 65536 (got {:?})",
                 self.hidden
             ));
         }
         if !self.init_std.is_finite() || self.init_std < 0.0 {
-            return Err(format!(
+            return Some(format!(
                 "field `init_std` must be a finite number >= 0 (got {})",
                 self.init_std
             ));
         }
-        Ok(())
+        for (name, v) in [("momentum", self.momentum), ("dropout", self.dropout)] {
+            if !(v.is_finite() && (0.0..1.0).contains(&v)) {
+                return Some(format!("field `{name}` must be a number in [0, 1) (got {v})"));
+            }
+        }
+        if !self.weight_decay.is_finite() || self.weight_decay < 0.0 {
+            return Some(format!("field `weight_decay` must be a finite number >= 0 (got {})", self.weight_decay));
+        }
+        None
     }
 
     /// Serialise as TOML (the resolved configuration of a run).
@@ -317,6 +330,10 @@ mod tests {
             ("learning_rate = 0.1", "learning_rate"),
             ("lr = \"fast\"", "lr"),
             ("epochs = -3", "epochs"),
+            ("momentum = 1.0", "momentum"),
+            ("dropout = -0.1", "dropout"),
+            ("weight_decay = nan", "weight_decay"),
+            ("init = \"zeros\"", "init"),
         ] {
             let m = err(text);
             assert!(m.contains(field), "{text}: {m}");

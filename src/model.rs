@@ -203,6 +203,34 @@ mod tests {
     }
 
     #[test]
+    fn xavier_and_kaiming_use_their_scales() {
+        let xavier = Mlp::new(&TrainConfig { init: Init::XavierUniform, ..TrainConfig::default() }, &device());
+        let w: Vec<f32> = xavier.layers[0].weight.val().into_data().try_to_vec::<f32>().unwrap();
+        let a = (6.0f32 / (784.0 + 256.0)).sqrt();
+        assert!(w.iter().all(|x| x.abs() <= a) && w.iter().any(|x| x.abs() > 0.9 * a), "bound {a}");
+        let kaiming = Mlp::new(&TrainConfig { init: Init::KaimingNormal, ..TrainConfig::default() }, &device());
+        let (_, std) = stats(kaiming.layers[0].weight.val());
+        assert!((std - (2.0f64 / 784.0).sqrt()).abs() < 2e-3, "std {std}");
+    }
+
+    #[test]
+    fn dropout_acts_in_training_steps_only() {
+        let cfg = TrainConfig { dropout: 0.5, init_std: 0.1, ..TrainConfig::default() };
+        let m = Mlp::new(&cfg, &device());
+        let x = Tensor::<2>::ones([4, 784], &device());
+        // Inference (a plain device): deterministic, as without dropout.
+        let plain = Mlp { dropout: 0.0, ..m.clone() };
+        let same = m.forward(x.clone()).sub(plain.forward(x.clone())).abs().max().into_scalar::<f32>();
+        assert_eq!(same, 0.0);
+        // Training (an autodiff device): some hidden units are dropped, so the logits change.
+        let ad = device().autodiff();
+        let (mt, pt) = (m.fork(&ad), plain.fork(&ad));
+        let xt = x.to_device(&ad);
+        let diff = mt.forward(xt.clone()).sub(pt.forward(xt)).abs().max().into_scalar::<f32>();
+        assert!(diff > 0.0);
+    }
+
+    #[test]
     fn same_seed_same_weights_other_seed_other_weights() {
         let cfg = TrainConfig::default();
         let a: Vec<f32> = Mlp::new(&cfg, &device()).layers[1].weight.val().into_data().try_to_vec::<f32>().unwrap();

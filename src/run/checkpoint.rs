@@ -120,23 +120,27 @@ fn read_bytes(path: &Path) -> Result<Bytes> {
 
 /// Load a model record for the architecture of `cfg`; non-finite weights are refused.
 pub fn load_model_file(path: &Path, cfg: &TrainConfig, device: &Device) -> Result<Mlp> {
-    let model = model_from_bytes(read_bytes(path)?, cfg, device).map_err(|m| Error::input(format!("{}: {m}", path.display())))?;
+    let model = model_from_bytes(read_bytes(path)?, cfg, device, path)?;
     crate::interchange::ensure_finite(&model, path)?;
     Ok(model)
 }
 
-/// Why a record does not load, as one line without the file name.
-fn model_from_bytes(bytes: Bytes, cfg: &TrainConfig, device: &Device) -> std::result::Result<Mlp, String> {
+/// The model in a record read from `path`, or why it does not load (one line).
+fn model_from_bytes(bytes: Bytes, cfg: &TrainConfig, device: &Device, path: &Path) -> Result<Mlp> {
     let record = ModuleRecord::from_bytes(bytes).map_err(|e| {
-        format!("not a readable Burn record ({e}); the file is damaged or not a model: retrain or restore it")
+        Error::input(format!(
+            "{}: not a readable Burn record ({e}); the file is damaged or not a model: retrain or restore it",
+            path.display()
+        ))
     })?;
     Mlp::new(cfg, device).try_load_record(record).map_err(|e| {
         let msg = e.to_string();
         let detail = first_shape_mismatch(&msg).unwrap_or_else(|| msg.chars().take(160).collect());
-        format!(
-            "does not fit the run's architecture {} ({detail}); use the config.toml the model was trained with",
+        Error::input(format!(
+            "{}: does not fit the run's architecture {} ({detail}); use the config.toml the model was trained with",
+            path.display(),
             cfg.describe_model()
-        )
+        ))
     })
 }
 
