@@ -153,7 +153,7 @@ fn torch_file(path: &std::path::Path, w0: &[f32]) {
 fn non_finite_weights_are_refused_by_import_and_init_from() {
     let f = Fixture::new();
     torch_file(&f.path("nan.safetensors"), &[0.5, f32::NAN, -0.5, f32::INFINITY]);
-    let out = f.run(&["import", "nan.safetensors", "--artifacts", "imported", "--backend", "ndarray"]);
+    let out = f.run(&["import", "nan.safetensors", "--artifacts", "imported", "--backend", CPU]);
     out.bad_input();
     assert!(out.stderr.contains("tensor 1.weight has 12544 non-finite values"), "{}", out.stderr);
     assert!(!f.path("imported").exists(), "a refused import leaves no run folder");
@@ -162,7 +162,7 @@ fn non_finite_weights_are_refused_by_import_and_init_from() {
     assert!(out.stderr.contains("nan.safetensors: tensor 1.weight has 12544 non-finite values"), "{}", out.stderr);
     // The same file with finite values imports.
     torch_file(&f.path("ok.safetensors"), &[0.5, -0.5]);
-    f.run(&["import", "ok.safetensors", "--artifacts", "imported", "--backend", "ndarray"]).ok();
+    f.run(&["import", "ok.safetensors", "--artifacts", "imported", "--backend", CPU]).ok();
 }
 
 #[test]
