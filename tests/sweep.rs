@@ -100,7 +100,8 @@ fn kill_9_then_resume_gives_the_leaderboard_of_an_uninterrupted_sweep() {
     f.write_config("grid.toml", study);
     sweep(&f, &["grid.toml", "--out", "whole"]).ok();
 
-    let mut child = spawn(&f, &["grid.toml", "--out", "cut"]);
+    // One worker, so that the first trial is finished when the second one is cut.
+    let mut child = spawn(&f, &["grid.toml", "--out", "cut", "--workers", "1"]);
     let began = Instant::now();
     // Kill while the second trial is part-way through.
     while metrics(&f.path("cut/trials/001")).is_empty() && began.elapsed() < Duration::from_secs(120) {

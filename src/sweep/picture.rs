@@ -6,7 +6,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use image::ImageEncoder;
-use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use toml::Value;
@@ -55,7 +56,7 @@ pub fn draw(out: &Path, study: &Study, entries: &[Entry]) -> Result<()> {
         let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
         let areas = root.split_evenly((rows as usize, cols as usize));
         for (area, p) in areas.iter().zip(&panels) {
-            draw_scatter(area, p, y.clone()).map_err(|e| fail(&e))?;
+            draw_scatter(area, p).map_err(|e| fail(&e))?;
         }
         draw_curves(&areas[panels.len()], &done, y).map_err(|e| fail(&e))?;
         root.present().map_err(|e| fail(&e))?;
@@ -95,44 +96,48 @@ fn scatter(p: &Param, done: &[&Entry]) -> Scatter {
     Scatter { name: p.name.clone(), points, best, labels, log }
 }
 
-fn draw_scatter(area: &Area, p: &Scatter, y: Range<f64>) -> Drawn {
-    let xs = || p.points.iter().map(|q| q.0);
-    let (lo, hi) = (xs().fold(f64::INFINITY, f64::min), xs().fold(f64::NEG_INFINITY, f64::max));
-    match &p.labels {
+fn draw_scatter(area: &Area, p: &Scatter) -> Drawn {
+    let y = y_range(p.points.iter().map(|q| q.1));
+    let mut xs: Vec<f64> = p.points.iter().map(|q| q.0).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    let (lo, hi) = match (xs.first(), xs.last()) {
+        (Some(&a), Some(&b)) => (a, b),
+        _ => (0.0, 1.0),
+    };
+    let (axis, label): (Axis, Box<dyn Fn(&f64) -> String + '_>) = match &p.labels {
         Some(names) => {
-            let at = |v: &f64| names.get(v.round() as usize).filter(|_| (v - v.round()).abs() < 1e-6 && *v >= 0.0).cloned().unwrap_or_default();
-            let n = names.len().max(1);
-            scatter_chart(area, p, -0.5..n as f64 - 0.5, y, &at, n)
-        }
-        None if p.log => {
-            let (a, b) = if lo < hi { (lo / 1.3, hi * 1.3) } else { (lo / 2.0, lo * 2.0) };
-            scatter_chart(area, p, (a..b).log_scale(), y, &number, 8)
+            let columns = (0..names.len()).map(|i| i as f64).collect();
+            let at = |v: &f64| names.get(v.round().max(0.0) as usize).cloned().unwrap_or_default();
+            (Axis { lo: -0.5, hi: names.len().max(1) as f64 - 0.5, log: false, keys: columns }, Box::new(at))
         }
         None => {
-            let pad = if hi > lo { (hi - lo) * 0.08 } else { lo.abs().max(1.0) * 0.5 };
-            let range = if lo.is_finite() { lo - pad..hi + pad } else { 0.0..1.0 };
-            scatter_chart(area, p, range, y, &number, 8)
+            let (a, b) = match (p.log, lo < hi) {
+                (true, true) => (lo / 1.3, hi * 1.3),
+                (true, false) => (lo / 2.0, lo * 2.0),
+                (false, true) => (lo - (hi - lo) * 0.08, hi + (hi - lo) * 0.08),
+                (false, false) => (lo - lo.abs().max(1.0) * 0.5, lo + lo.abs().max(1.0) * 0.5),
+            };
+            // Ticks at the values tried when they are few (a grid), else plotters' own.
+            let keys = match (xs.len() <= 10, p.log) {
+                (true, _) => xs.clone(),
+                (false, true) => log_ticks(a, b),
+                (false, false) => RangedCoordf64::from(a..b).key_points(6),
+            };
+            (Axis { lo: a, hi: b, log: p.log, keys }, Box::new(number))
         }
-    }
-}
-
-fn scatter_chart<X>(area: &Area, p: &Scatter, x: X, y: Range<f64>, label: &dyn Fn(&f64) -> String, ticks: usize) -> Drawn
-where
-    X: AsRangedCoord<Value = f64>,
-    X::CoordDescType: ValueFormatter<f64>,
-{
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(format!("validation accuracy vs {}", p.name), (FAMILY, 18))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(52)
-        .build_cartesian_2d(x, y)?;
+        .build_cartesian_2d(axis, y)?;
     chart
         .configure_mesh()
         .x_desc(p.name.as_str())
         .y_desc("val acc")
-        .x_labels(ticks)
-        .x_label_formatter(label)
+        .x_label_formatter(&*label)
         .y_label_formatter(&|v: &f64| format!("{v:.3}"))
         .label_style((FAMILY, 13))
         .axis_desc_style((FAMILY, 14))
@@ -143,6 +148,33 @@ where
         chart.draw_series(std::iter::once(Circle::new(b, 7, BEST.filled())))?;
     }
     Ok(())
+}
+
+/// An x axis, linear or logarithmic, with its ticks where we put them.
+struct Axis {
+    lo: f64,
+    hi: f64,
+    log: bool,
+    keys: Vec<f64>,
+}
+
+impl Ranged for Axis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let t = |x: f64| if self.log { x.ln() } else { x };
+        let f = (t(*v) - t(self.lo)) / (t(self.hi) - t(self.lo));
+        limit.0 + (f * (limit.1 - limit.0) as f64).round() as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() { Vec::new() } else { self.keys.clone() }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.lo..self.hi
+    }
 }
 
 fn draw_curves(area: &Area, done: &[&Entry], y: Range<f64>) -> Drawn {
@@ -175,6 +207,16 @@ fn draw_curves(area: &Area, done: &[&Entry], y: Range<f64>) -> Drawn {
         chart.draw_series(curve(b).into_iter().map(|q| Circle::new(q, 4, BEST.filled())))?;
     }
     Ok(())
+}
+
+/// 1, 2 and 5 times the powers of ten within [a, b] (only the powers when that is too many).
+fn log_ticks(a: f64, b: f64) -> Vec<f64> {
+    let decades = a.log10().floor() as i32..=b.log10().ceil() as i32;
+    let at = |ms: &[f64]| -> Vec<f64> {
+        decades.clone().flat_map(|k| ms.iter().map(move |m| m * 10f64.powi(k))).filter(|v| (a..=b).contains(v)).collect()
+    };
+    let dense = at(&[1.0, 2.0, 5.0]);
+    if dense.len() <= 8 { dense } else { at(&[1.0]) }
 }
 
 /// A tick value in three significant digits, without trailing zeros: 0.01, 0.316, 256.
@@ -233,6 +275,14 @@ mod tests {
         draw(&p, &s, &entries(&s, &[f64::NAN], &[1])).unwrap();
         let e = draw(&dir.path().join("no/such/dir.png"), &s, &entries(&s, &[0.8], &[1])).unwrap_err();
         assert!(e.to_string().contains("no/such/dir.png"), "{e}");
+    }
+
+    #[test]
+    fn log_ticks_are_round() {
+        let shown = |a, b| log_ticks(a, b).iter().map(number).collect::<Vec<_>>().join(" ");
+        assert_eq!(shown(12.0, 1300.0), "20 50 100 200 500 1000");
+        assert_eq!(shown(0.0077, 1.3), "0.01 0.02 0.05 0.1 0.2 0.5 1");
+        assert_eq!(shown(0.0009, 11.0), "0.001 0.01 0.1 1 10");
     }
 
     #[test]
