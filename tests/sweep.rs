@@ -210,6 +210,11 @@ fn bad_space_files_get_one_line_naming_the_field() {
         assert!(o.stderr.contains(want), "{space}: {}", o.stderr);
         assert!(!f.path("never").exists(), "a bad study creates nothing");
     }
+    // A halving study cannot be sharded: refused before anything is written.
+    write_study(&f, "h.toml", "method = \"halving\"\ntrials = 3\n", "lr = [0.1]\n");
+    let o = sweep(&f, &["h.toml", "--out", "never", "--shard", "0/2"]);
+    o.bad_input();
+    assert!(o.stderr.contains("cannot be split") && !f.path("never").exists(), "{}", o.stderr);
     // A folder that is not a sweep, and a sweep started twice.
     sweep(&f, &["--resume", "nowhere"]).bad_input();
     write_study(&f, "ok.toml", "", "lr = [0.1]\n");

@@ -59,6 +59,7 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
         return Err(Error::input("--workers must be at least 1"));
     }
     let (dir, study) = resolve(args)?;
+    sweep::check_split(&dir, &study, args.shard.is_some(), args.collect)?;
     // Shards share the folder (each trial has its own lock); anyone else holds it alone.
     let _lock = if args.shard.is_none() { Some(dir.lock()?) } else { None };
     if !(args.resume || args.collect) {

@@ -164,11 +164,7 @@ pub struct Search<'a> {
 /// Train every trial of the study (of the shard), or continue it; finished trials are read
 /// from their folders. Returns the trials' entries, unranked.
 pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>> {
-    if s.shard.is_some() && s.study.method == Method::Halving {
-        return Err(Error::input(
-            "--shard: a halving study promotes across all trials at every rung, so it cannot be split; run it whole (or shard a grid or random study)",
-        ));
-    }
+    check_split(s.sweep, s.study, s.shard.is_some(), false)?;
     let trials = s.study.trials()?;
     check_batches(s, &trials)?;
     let mine: Vec<&Trial> = trials.iter().filter(|t| s.shard.is_none_or(|sh| sh.has(t.index))).collect();
@@ -199,6 +195,24 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
     Ok(latest.into_values().collect())
 }
 
+/// A halving study promotes across all its trials at every rung: it cannot be split into
+/// shards (`--shard`) nor gathered from them (`--collect`).
+pub fn check_split(sweep: &SweepDir, study: &Study, shard: bool, collect: bool) -> Result<()> {
+    if study.method != Method::Halving {
+        return Ok(());
+    }
+    let shown = sweep.path().display();
+    match (shard, collect) {
+        (true, _) => Err(Error::input(
+            "--shard: a halving study promotes across all its trials at every rung, so it cannot be split; run it whole (or shard a grid or random study)",
+        )),
+        (_, true) => Err(Error::input(format!(
+            "--collect gathers the shards of a grid or random study; continue a halving study with `sweep --resume {shown}`"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn tell(observer: &Mutex<&mut dyn SweepObserver>, f: impl FnOnce(&mut dyn SweepObserver)) {
     if let Ok(mut o) = observer.lock() {
         f(&mut **o);
@@ -222,12 +236,7 @@ fn check_batches(s: &Search, trials: &[Trial]) -> Result<()> {
 /// The finished trials of a grid or random study as its folders hold them (after shards ran),
 /// and the indices of the trials not finished.
 pub fn collect(sweep: &SweepDir, study: &Study) -> Result<(Vec<Entry>, Vec<usize>)> {
-    if study.method == Method::Halving {
-        return Err(Error::input(format!(
-            "--collect gathers shards of a grid or random study; continue a halving study with `sweep --resume {}`",
-            sweep.path().display()
-        )));
-    }
+    check_split(sweep, study, false, true)?;
     let (mut entries, mut missing) = (Vec::new(), Vec::new());
     for trial in study.trials()? {
         let run = sweep.trial(trial.index);
