@@ -56,10 +56,9 @@ impl Runner<'_> {
             let handles: Vec<_> = (0..workers)
                 .map(|_| s.spawn(|| self.worker(jobs, &next, &slots, &abort, observer, (workers > 1).then_some(threads))))
                 .collect();
-            let panicked = || Err(Error::failure("internal: a sweep worker panicked (a bug: please report it)"));
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| panicked())).collect()
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(panicked()))).collect()
         });
-        let slots = slots.into_inner().map_err(|_| Error::failure("internal: a sweep worker panicked (a bug: please report it)"))?;
+        let slots = slots.into_inner().map_err(|_| panicked())?;
         let mut errors: Vec<Error> = started.into_iter().filter_map(|r| r.err()).collect();
         let mut entries = Vec::new();
         for slot in slots.into_iter().flatten() {
@@ -142,6 +141,10 @@ impl Runner<'_> {
             Err(e) => Err(e),
         }
     }
+}
+
+fn panicked() -> Error {
+    Error::failure("internal: a sweep worker panicked (a bug: please report it)")
 }
 
 /// `train::run` reports a blown-up loss as a failure whose message starts so.
