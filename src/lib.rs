@@ -16,6 +16,7 @@ pub mod model;
 pub mod plot;
 pub mod report;
 pub mod run;
+pub mod sweep;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -114,6 +114,9 @@ enum Command {
         #[command(flatten)]
         backend: BackendArg,
     },
+    /// Hyper-parameter search (grid, random, successive halving) over a space file: trials are
+    /// ranked on held-out training images, the best is refitted on all of them and tested once.
+    Sweep(commands::sweep::SweepArgs),
     /// Write report.html: one self-contained page for a run or a sweep folder.
     Report {
         #[command(flatten)]
@@ -141,6 +144,7 @@ fn run(command: Command, out: &mut dyn FnMut(String)) -> d2l_mlp::Result<()> {
         Command::Import { file, artifacts, config, overwrite, backend } => {
             commands::interchange::import(&file, &artifacts, config.as_deref(), overwrite, &backend, out)
         }
+        Command::Sweep(args) => commands::sweep::sweep(&args, out),
         Command::Report { run, out: file } => commands::report(&run, file.as_deref(), out).map(drop),
     }
 }

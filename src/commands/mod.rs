@@ -8,6 +8,7 @@ pub mod plot;
 pub mod predict;
 pub mod process;
 pub mod progress;
+pub mod sweep;
 pub mod train;
 
 use std::path::{Path, PathBuf};

@@ -61,6 +61,7 @@ impl TrainArgs {
             overwrite: self.overwrite,
             keep_checkpoints: self.keep_checkpoints,
             init_from: self.init_from.clone(),
+            config: None,
         }
     }
 }

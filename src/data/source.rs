@@ -34,6 +34,8 @@ pub enum Need {
     All,
     /// The test split only (eval, predict): a folder with just the two t10k files will do.
     TestOnly,
+    /// The training split only (a sweep's search, which must not read the test set).
+    TrainOnly,
 }
 
 impl Need {
@@ -41,6 +43,7 @@ impl Need {
         match self {
             Need::All => &ALL_FILES,
             Need::TestOnly => &ALL_FILES[2..],
+            Need::TrainOnly => &ALL_FILES[..2],
         }
     }
 }
@@ -84,6 +87,8 @@ impl Loaded {
     pub fn describe(&self) -> String {
         let counts = if self.train.is_empty() {
             format!("{} test images", self.test.len())
+        } else if self.test.is_empty() {
+            format!("{} train images", self.train.len())
         } else {
             format!("{} train, {} test images", self.train.len(), self.test.len())
         };
@@ -158,10 +163,13 @@ impl<'a> Lookup<'a> {
         };
         let dir = source.dir();
         let train = match need {
-            Need::All => load_split(dir, &TRAIN_IMAGES, &TRAIN_LABELS, verify)?,
             Need::TestOnly => Split::default(),
+            _ => load_split(dir, &TRAIN_IMAGES, &TRAIN_LABELS, verify)?,
         };
-        let test = load_split(dir, &TEST_IMAGES, &TEST_LABELS, verify)?;
+        let test = match need {
+            Need::TrainOnly => Split::default(),
+            _ => load_split(dir, &TEST_IMAGES, &TEST_LABELS, verify)?,
+        };
         Ok(Loaded { train, test, source, verified: verify })
     }
 
@@ -328,6 +336,11 @@ mod tests {
         assert!(d.describe().ends_with("(12 test images, checksum not checked)"), "{}", d.describe());
         let e = load(dir.path(), false).unwrap_err().to_string();
         assert!(e.contains("--data-dir lacks train-images-idx3-ubyte[.gz];"), "{e}");
+        // The other way round: a sweep's search reads the training files only.
+        write_synthetic(dir.path(), 10, 12, 1, false).unwrap();
+        std::fs::remove_file(dir.path().join(TEST_IMAGES.name)).unwrap();
+        let d = open(&opts(dir.path(), false), Need::TrainOnly, &mut |_| {}).unwrap();
+        assert_eq!((d.train.len(), d.test.len(), d.describe().ends_with("(10 train images, checksum not checked)")), (10, 0, true));
     }
 
     #[test]

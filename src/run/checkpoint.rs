@@ -79,16 +79,31 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicFileCheckpointer {
 pub struct Retention {
     pub run: RunDir,
     pub keep: Option<usize>,
+    /// Epochs saved in this session: Burn writes checkpoints in the background, so the last
+    /// one may not be on disk yet when the next epoch decides what to delete.
+    pub saved: Vec<usize>,
+}
+
+impl Retention {
+    /// Record that `epoch` is being saved and return the epochs to delete.
+    fn stale(&mut self, epoch: usize) -> Vec<usize> {
+        let mut stale = Vec::new();
+        if let Some(n) = self.keep {
+            let oldest_kept = (epoch + 1).saturating_sub(n);
+            let mut known = epochs_on_disk(&self.run);
+            known.extend(self.saved.iter().filter(|e| !known.contains(e)).copied().collect::<Vec<_>>());
+            stale = known.into_iter().filter(|&e| e < oldest_kept && e != epoch).collect();
+            self.saved.retain(|&e| e >= oldest_kept);
+        }
+        self.saved.push(epoch);
+        stale
+    }
 }
 
 impl CheckpointingStrategy for Retention {
     fn checkpointing(&mut self, epoch: usize, _store: &EventStoreClient) -> Vec<CheckpointingAction> {
         let mut actions = vec![CheckpointingAction::Save];
-        if let Some(n) = self.keep {
-            let oldest_kept = (epoch + 1).saturating_sub(n);
-            let stale = epochs_on_disk(&self.run).into_iter().filter(|&e| e < oldest_kept && e != epoch);
-            actions.extend(stale.map(CheckpointingAction::Delete));
-        }
+        actions.extend(self.stale(epoch).into_iter().map(CheckpointingAction::Delete));
         actions
     }
 }
@@ -185,10 +200,24 @@ pub fn latest_complete(run: &RunDir, cfg: &TrainConfig, device: &Device, mut war
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_deletes_checkpoints_not_yet_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Retention { run: RunDir::new(dir.path()), keep: Some(1), saved: Vec::new() };
+        assert!(r.stale(1).is_empty());
+        // Epoch 1's file was never written (as when the background writer lags): still deleted.
+        assert_eq!(r.stale(2), [1]);
+        assert_eq!(r.stale(3), [2]);
+        let mut all = Retention { run: RunDir::new(dir.path()), keep: None, saved: Vec::new() };
+        assert!(all.stale(1).is_empty() && all.stale(2).is_empty());
+    }
+
     #[test]
     fn shape_mismatch_is_summarised() {
         let m = r#"Record validation error: Apply errors: ["layers.0.weight: shape mismatch, expected Shape { dims: [784, 16] } but record has Shape { dims: [784, 32] }", "x"]"#;
-        assert_eq!(super::first_shape_mismatch(m).unwrap(), "layers.0.weight is [784, 32], expected [784, 16]");
-        assert!(super::first_shape_mismatch("other").is_none());
+        assert_eq!(first_shape_mismatch(m).unwrap(), "layers.0.weight is [784, 32], expected [784, 16]");
+        assert!(first_shape_mismatch("other").is_none());
     }
 }

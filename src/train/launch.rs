@@ -57,7 +57,7 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
             AtomicFileCheckpointer::new(&ckpt, checkpoint::OPTIM),
             AtomicFileCheckpointer::new(&ckpt, checkpoint::SCHEDULER),
         )
-        .with_checkpointing_strategy(Retention { run: plan.run.clone(), keep: plan.keep_checkpoints })
+        .with_checkpointing_strategy(Retention { run: plan.run.clone(), keep: plan.keep_checkpoints, saved: Vec::new() })
         .with_interrupter(interrupter)
         // Burn's application logger prints a panic banner over our one-line message and installs
         // a process-wide logger (once only, which a sweep's many runs would trip over).

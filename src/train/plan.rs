@@ -24,6 +24,9 @@ pub struct TrainOptions {
     pub keep_checkpoints: Option<usize>,
     /// Start from these weights (safetensors in the book's layout) instead of random ones.
     pub init_from: Option<PathBuf>,
+    /// The recipe itself (a sweep's trial): takes precedence over `config_path`, which then
+    /// only names it in messages. On resume it must equal the run's recipe, as a file would.
+    pub config: Option<TrainConfig>,
 }
 
 /// Where the run starts.
@@ -59,7 +62,10 @@ impl TrainPlan {
     pub fn prepare(run: &RunDir, opts: &TrainOptions, device: &Device) -> Result<TrainPlan> {
         check_flags(opts)?;
         run.check_not_file()?;
-        let file_cfg = opts.config_path.as_deref().map(TrainConfig::load).transpose()?;
+        let file_cfg = match &opts.config {
+            Some(c) => Some(c.clone()),
+            None => opts.config_path.as_deref().map(TrainConfig::load).transpose()?,
+        };
         let mut plan = TrainPlan {
             run: run.clone(),
             config: TrainConfig::default(),
@@ -100,7 +106,7 @@ impl TrainPlan {
             };
         }
         let (base, origin) = match file_cfg {
-            Some(c) => (c, o.config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default()),
+            Some(c) => (c, o.config_path.as_deref().map_or_else(|| "the given recipe".to_string(), |p| p.display().to_string())),
             None => (default_recipe()?, DEFAULT_CONFIG.to_string()),
         };
         self.config = base.with_overrides(&o.overrides)?;
@@ -319,6 +325,22 @@ mod tests {
         let changed = TrainOptions { overrides: Overrides { lr: Some(0.5), seed: Some(1), ..Default::default() }, ..resume };
         let e = TrainPlan::prepare(&run, &changed, &device()).unwrap_err().to_string();
         assert!(e.contains("refused: --lr (run has 0.2), --seed (run has 42)"), "{e}");
+    }
+
+    #[test]
+    fn a_given_recipe_wins_over_the_file_and_must_match_on_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let given = TrainConfig { lr: 0.3, hidden: vec![8], ..TrainConfig::default() };
+        let o = TrainOptions { config: Some(given.clone()), config_path: Some(dir.path().join("absent.toml")), ..opts() };
+        let plan = TrainPlan::prepare(&RunDir::new(dir.path().join("n")), &o, &device()).unwrap();
+        assert_eq!(plan.config, TrainConfig { epochs: 3, ..given.clone() });
+        assert!(plan.config_origin.ends_with("absent.toml"), "{}", plan.config_origin);
+        let run = run_with_rows(dir.path(), 1);
+        let resume = TrainOptions { resume: true, config: Some(given), ..opts() };
+        let e = TrainPlan::prepare(&run, &resume, &device()).unwrap_err().to_string();
+        assert!(e.contains("refused: --config"), "{e}");
+        let saved = TrainOptions { config: Some(run.load_config().unwrap()), ..resume };
+        assert_eq!(TrainPlan::prepare(&run, &saved, &device()).unwrap().config.epochs, 3);
     }
 
     #[test]

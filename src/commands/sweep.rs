@@ -1,0 +1,259 @@
+//! `sweep`: run a study (or continue, shard or collect one), show progress over the trials,
+//! then print the leaderboard's top and the refit's test accuracy.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::progress::EpochLines;
+use super::{BackendArg, DataArgs, Out, print_line, process};
+use crate::backend::Selected;
+use crate::data::Need;
+use crate::error::{Error, Result};
+use crate::run::RunDir;
+use crate::run::info::RunInfo;
+use crate::sweep::{self, Entry, Method, Search, Shard, Status, Study, StudyOverrides, SweepDir, SweepObserver, leaderboard};
+use crate::train::{RunControl, TrainData};
+
+#[derive(Args, Debug, Clone)]
+pub struct SweepArgs {
+    /// The study (TOML; see config/sweeps/). With --resume or --collect: the sweep folder.
+    #[arg(value_name = "SPACE.toml|DIR")]
+    pub space: Option<PathBuf>,
+    /// The sweep folder (default: sweeps/ and the space file's name).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Search method (default: the file's `method`).
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
+    /// Configurations a random or halving search draws (default: the file's `trials`).
+    #[arg(long, value_name = "N")]
+    pub trials: Option<usize>,
+    /// Trials trained at once, the CPU cores split between them (the data is loaded once).
+    #[arg(long, value_name = "K", default_value_t = sweep::DEFAULT_WORKERS)]
+    pub workers: usize,
+    /// Seed of the random draws (default: the file's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue the sweep in DIR after Ctrl-C or a crash: the same trials, finished ones kept.
+    #[arg(long)]
+    pub resume: bool,
+    /// Run only the trials whose index is K modulo N, into a folder the N shards share.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Build the leaderboard and the refit from the finished trials in DIR (after the shards).
+    #[arg(long, conflicts_with_all = ["shard", "resume"])]
+    pub collect: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub backend: BackendArg,
+}
+
+pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
+    if args.workers == 0 {
+        return Err(Error::input("--workers must be at least 1"));
+    }
+    let (dir, study) = resolve(args)?;
+    sweep::check_split(&dir, &study, args.shard.is_some(), args.collect)?;
+    // Shards share the folder (each trial has its own lock); anyone else holds it alone.
+    let _lock = if args.shard.is_none() { Some(dir.lock()?) } else { None };
+    if !(args.resume || args.collect) {
+        dir.start(&study, args.shard.is_some())?;
+    }
+    let selected = args.backend.open(out)?;
+    if args.collect {
+        let (mut entries, missing) = sweep::collect(&dir, &study)?;
+        if !missing.is_empty() {
+            out(format!(
+                "collect: {} trial(s) not finished ({}); their shards can be run again, then --collect again",
+                missing.len(),
+                missing.iter().map(|i| format!("{i:03}")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        show(&dir, &study, &mut entries, out)?;
+        let loaded = args.data.load(Need::All, out)?;
+        let data = TrainData { train: Arc::new(loaded.train), test: Arc::new(loaded.test) };
+        return refit(&dir, &entries, &data, &selected, out);
+    }
+    let loaded = args.data.load(Need::TrainOnly, out)?;
+    let data = sweep::hold_out(loaded.train, study.val_size)?;
+    let shard = args.shard.map(|s| format!(", shard {}/{}", s.k, s.n)).unwrap_or_default();
+    out(format!(
+        "sweep: {} | {} worker(s){shard} | ranked on {} held-out training images | {}",
+        study.describe(),
+        args.workers,
+        data.test.len(),
+        dir.path().display()
+    ));
+    let stop = process::stop_switch();
+    let search = Search { sweep: &dir, study: &study, data: &data, device: &selected.device, workers: args.workers, stop: &stop, shard: args.shard };
+    let mut progress = Progress::new();
+    let began = Instant::now();
+    let found = sweep::search(&search, &mut progress);
+    progress.close();
+    let mut entries = found?;
+    out(format!("search: {} trial(s) in {:.1} s", entries.len(), began.elapsed().as_secs_f64()));
+    if let Some(s) = args.shard {
+        out(format!("shard {}/{} done; when every shard is, run `sweep --collect {}`", s.k, s.n, dir.path().display()));
+        return Ok(());
+    }
+    show(&dir, &study, &mut entries, out)?;
+    // Only now, for the refit, is the test set read.
+    let test = args.data.load(Need::TestOnly, out)?.test;
+    let full = TrainData { train: Arc::new(sweep::rejoin(data)), test: Arc::new(test) };
+    refit(&dir, &entries, &full, &selected, out)
+}
+
+/// The folder and its study: a new one from the space file, or the one saved in the folder.
+fn resolve(args: &SweepArgs) -> Result<(SweepDir, Study)> {
+    let o = StudyOverrides { method: args.method, trials: args.trials, seed: args.seed };
+    if !(args.resume || args.collect) {
+        let Some(space) = &args.space else {
+            return Err(Error::input("sweep needs a space file: `sweep SPACE.toml` (see config/sweeps/), or `sweep --resume DIR`"));
+        };
+        let study = Study::load(space, o)?;
+        let name = space.file_stem().map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
+        return Ok((SweepDir::new(args.out.clone().unwrap_or_else(|| PathBuf::from("sweeps").join(name))), study));
+    }
+    let flag = if args.resume { "--resume" } else { "--collect" };
+    let dir = match (&args.space, &args.out) {
+        (Some(p), None) | (None, Some(p)) => p.clone(),
+        (Some(_), Some(_)) => return Err(Error::input(format!("{flag}: pass the sweep folder once, as DIR or as --out DIR"))),
+        (None, None) => return Err(Error::input(format!("{flag} needs the sweep folder: `sweep {flag} DIR`"))),
+    };
+    if dir.is_file() {
+        return Err(Error::input(format!(
+            "{flag}: {} is a file; pass the sweep folder (its study is the folder's sweep.toml)",
+            dir.display()
+        )));
+    }
+    if args.method.is_some() || args.trials.is_some() || args.seed.is_some() {
+        return Err(Error::input(format!(
+            "{flag} uses the study saved in {}/sweep.toml; --method, --trials and --seed apply to a new sweep only",
+            dir.display()
+        )));
+    }
+    let sweep = SweepDir::new(dir);
+    let study = sweep.load_study()?;
+    Ok((sweep, study))
+}
+
+/// Rank the trials, write the leaderboard, the picture and best.toml, print the top 10.
+fn show(dir: &SweepDir, study: &Study, entries: &mut [Entry], out: Out) -> Result<()> {
+    sweep::publish(dir, study, entries)?;
+    leaderboard::table(study, entries, 10).into_iter().for_each(&mut *out);
+    out(format!("wrote {}, {}", dir.file(sweep::LEADERBOARD_FILE).display(), dir.file(sweep::PICTURE_FILE).display()));
+    Ok(())
+}
+
+/// Train the best recipe on all the training images into `best/` and test it once.
+fn refit(dir: &SweepDir, entries: &[Entry], data: &TrainData, selected: &Selected, out: Out) -> Result<()> {
+    let Some(best) = leaderboard::best(entries) else {
+        return Err(Error::failure("no trial finished (every one diverged): nothing to refit; lower the learning rates in the study"));
+    };
+    out(format!(
+        "refit: trial {:03} ({}) on all {} training images for {} epoch(s), tested once on {} images, into {}",
+        best.trial.index,
+        best.trial.describe(),
+        data.train.len(),
+        best.recipe().epochs,
+        data.test.len(),
+        dir.best().path().display()
+    ));
+    let control = RunControl {
+        observer: Box::new(EpochLines::new(Box::new(print_line))),
+        interrupter: process::stop_switch(),
+        plots: true,
+        tui: false,
+        info: Some(RunInfo::new(selected.kind.name(), &selected.description)),
+    };
+    let refit = sweep::refit(dir, best, data, &selected.device, control).map_err(|e| match e {
+        Error::Interrupted(_) => Error::Interrupted(format!("refit stopped; continue with `sweep --resume {}`", dir.path().display())),
+        other => other,
+    })?;
+    if let Some(r) = refit.rows.last() {
+        out(format!(
+            "best: trial {:03}, validation accuracy {:.4}; refit test accuracy {:.4} (loss {:.4}); run folder {}",
+            best.trial.index,
+            best.val_acc(),
+            r.test_acc,
+            r.test_loss,
+            dir.best().path().display()
+        ));
+    }
+    super::refresh_report(&RunDir::new(dir.path()), out);
+    Ok(())
+}
+
+/// A line per finished trial; on a terminal also a progress bar over the trials with an ETA.
+struct Progress {
+    bar: Option<ProgressBar>,
+    terminal: bool,
+    done: usize,
+    total: usize,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self { bar: None, terminal: std::io::stderr().is_terminal(), done: 0, total: 0 }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(b) => b.suspend(|| print_line(text)),
+            None => print_line(text),
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl SweepObserver for Progress {
+    fn started(&mut self, jobs: usize) {
+        self.total = jobs;
+        if self.terminal {
+            let b = ProgressBar::new(jobs as u64);
+            let style = ProgressStyle::with_template("sweep [{bar:30}] {pos}/{len} trials, {elapsed} elapsed, about {eta} left")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            b.set_style(style.progress_chars("=> "));
+            b.enable_steady_tick(Duration::from_secs(1));
+            self.bar = Some(b);
+        }
+    }
+
+    fn rung(&mut self, epochs: usize, trials: usize) {
+        self.line(format!("rung: {trials} trial(s) to {epochs} epoch(s)"));
+    }
+
+    fn trial_finished(&mut self, e: &Entry, trained: usize) {
+        self.done += 1;
+        let what = match (e.status, trained) {
+            (Status::Diverged, _) => "diverged".to_string(),
+            (_, 0) => "done before".to_string(),
+            (_, n) => format!("trained {n} epoch(s)"),
+        };
+        let loss = e.last().map_or(f64::NAN, |r| r.test_loss);
+        self.line(format!(
+            "trial {:03} [{}] {}/{}: {} epoch(s), val acc {:.4} loss {loss:.4}, {what}, {:.1} s",
+            e.trial.index,
+            e.trial.describe(),
+            self.done,
+            self.total,
+            e.epochs(),
+            e.val_acc(),
+            e.seconds()
+        ));
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
+    }
+}

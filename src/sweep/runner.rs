@@ -1,0 +1,198 @@
+//! Training trials: each in its own run folder (new, or continued from its checkpoint), `K`
+//! at a time on worker threads that split the cores and share the data.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use burn::tensor::Device;
+use burn::train::Interrupter;
+
+use super::leaderboard::{Entry, Status};
+use super::trials::Trial;
+use super::{SweepDir, SweepObserver};
+use crate::config::{Overrides, TrainConfig};
+use crate::error::{Error, Result};
+use crate::run::{METRICS_FILE, RunDir, metrics};
+use crate::train::{self, Observer, RunControl, TrainData, TrainOptions, TrainOutcome, TrainPlan};
+
+/// Written into a trial's folder when its loss blew up: the trial is over (a resumed sweep does
+/// not train it again), and the file says why.
+pub const DIVERGED_FILE: &str = "diverged.txt";
+
+/// One trial trained to `epochs`.
+pub struct Job<'a> {
+    pub trial: &'a Trial,
+    pub epochs: usize,
+}
+
+/// What a job left: the trial's entry and the epochs this job trained (0: it was already done).
+pub struct Finished {
+    pub entry: Entry,
+    pub trained: usize,
+}
+
+pub struct Runner<'a> {
+    pub sweep: &'a SweepDir,
+    /// Trials train on `train` and are scored on `test` (the validation split).
+    pub data: &'a TrainData,
+    pub device: &'a Device,
+    pub workers: usize,
+    /// The caller's stop switch (Ctrl-C): every trial in flight stops at its next step.
+    pub stop: &'a Interrupter,
+}
+
+type Slot = Option<Result<Finished>>;
+
+impl Runner<'_> {
+    /// Run the jobs, `workers` at a time; results in job order. The first error stops the
+    /// other workers; a diverging trial is not an error (its entry says so).
+    pub fn run(&self, jobs: &[Job], observer: &Mutex<&mut dyn SweepObserver>) -> Result<Vec<Entry>> {
+        let next = AtomicUsize::new(0);
+        let slots: Mutex<Vec<Slot>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
+        let abort = Interrupter::new();
+        let workers = self.workers.clamp(1, jobs.len().max(1));
+        let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) / workers).max(1);
+        let started: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| s.spawn(|| self.worker(jobs, &next, &slots, &abort, observer, (workers > 1).then_some(threads))))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(panicked()))).collect()
+        });
+        let slots = slots.into_inner().map_err(|_| panicked())?;
+        let mut errors: Vec<Error> = started.into_iter().filter_map(|r| r.err()).collect();
+        let mut entries = Vec::new();
+        for slot in slots.into_iter().flatten() {
+            match slot {
+                Ok(f) => entries.push(f.entry),
+                Err(e) => errors.push(e),
+            }
+        }
+        // The other workers stop because of the first failure: report it, not their stops.
+        if let Some(pos) = errors.iter().position(|e| !matches!(e, Error::Interrupted(_))).or((!errors.is_empty()).then_some(0)) {
+            return Err(self.explain(errors.swap_remove(pos)));
+        }
+        Ok(entries)
+    }
+
+    fn explain(&self, e: Error) -> Error {
+        match e {
+            Error::Interrupted(_) => Error::Interrupted(format!(
+                "sweep stopped; finished trials and the checkpoints of unfinished ones are kept, continue with `sweep --resume {}`",
+                self.sweep.path().display()
+            )),
+            other => other,
+        }
+    }
+
+    fn worker(&self, jobs: &[Job], next: &AtomicUsize, slots: &Mutex<Vec<Slot>>, abort: &Interrupter, observer: &Mutex<&mut dyn SweepObserver>, threads: Option<usize>) -> Result<()> {
+        // Each worker gets its share of the cores: the backend's matrix products and
+        // element-wise kernels run on the rayon pool of the calling thread.
+        let pool = threads.map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build()).transpose().map_err(|e| {
+            abort.stop(None);
+            Error::failure(format!("cannot start the threads of a sweep worker: {e}"))
+        })?;
+        loop {
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            if i >= jobs.len() || abort.should_stop() {
+                return Ok(());
+            }
+            let job = &jobs[i];
+            let result = match &pool {
+                Some(p) => p.install(|| self.run_one(job, abort)),
+                None => self.run_one(job, abort),
+            };
+            match &result {
+                Ok(f) => {
+                    if let Ok(mut o) = observer.lock() {
+                        o.trial_finished(&f.entry, f.trained);
+                    }
+                }
+                Err(_) => abort.stop(None),
+            }
+            if let Ok(mut s) = slots.lock() {
+                s[i] = Some(result);
+            }
+        }
+    }
+
+    fn run_one(&self, job: &Job, abort: &Interrupter) -> Result<Finished> {
+        let run = self.sweep.trial(job.trial.index);
+        let done = |status, trained| -> Result<Finished> {
+            let rows = metrics::read(&run.file(METRICS_FILE))?;
+            Ok(Finished { entry: Entry { trial: job.trial.clone(), rows, status }, trained })
+        };
+        if run.file(DIVERGED_FILE).exists() {
+            return done(Status::Diverged, 0);
+        }
+        if self.stop.should_stop() {
+            return Err(Error::Interrupted("stopped before the trial started".into()));
+        }
+        let _lock = run.lock()?;
+        let own = Interrupter::new();
+        let watch = Watch { own: own.clone(), sources: vec![self.stop.clone(), abort.clone()] };
+        let control = RunControl { observer: Box::new(watch), interrupter: own, plots: false, tui: false, info: None };
+        match train_to(&run, &job.trial.config, job.epochs, Some(1), self.data, self.device, control) {
+            Ok(o) => Ok(Finished { entry: Entry { trial: job.trial.clone(), rows: o.rows, status: Status::Done }, trained: o.trained }),
+            Err(e) if is_divergence(&e) => {
+                let path = run.file(DIVERGED_FILE);
+                crate::fsutil::atomic_write(&path, format!("{e}\n").as_bytes()).map_err(|err| Error::io("cannot write", &path, err))?;
+                done(Status::Diverged, 0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn panicked() -> Error {
+    Error::failure("internal: a sweep worker panicked (a bug: please report it)")
+}
+
+/// `train::run` reports a blown-up loss as a failure whose message starts so.
+fn is_divergence(e: &Error) -> bool {
+    matches!(e, Error::Failure(m) if m.starts_with("training diverged"))
+}
+
+/// Train `cfg` in `run` up to `epochs`: a new run in an empty folder, else the continuation of
+/// the run there from its latest checkpoint (which must have the same recipe).
+pub fn train_to(run: &RunDir, cfg: &TrainConfig, epochs: usize, keep: Option<usize>, data: &TrainData, device: &Device, control: RunControl) -> Result<TrainOutcome> {
+    let opts = TrainOptions {
+        config: Some(cfg.clone()),
+        overrides: Overrides { epochs: Some(epochs), ..Default::default() },
+        resume: run.holds_run(),
+        keep_checkpoints: keep,
+        ..Default::default()
+    };
+    let plan = TrainPlan::prepare(run, &opts, device)?;
+    train::run(&plan, data, device, control)
+}
+
+/// Stops its trial when the caller's stop switch or the sweep's abort flag is set (a trial
+/// has its own interrupter: a diverging trial stops itself, not the sweep).
+struct Watch {
+    own: Interrupter,
+    sources: Vec<Interrupter>,
+}
+
+impl Watch {
+    fn check(&self) {
+        if self.sources.iter().any(|s| s.should_stop()) {
+            self.own.stop(Some("the sweep is stopping"));
+        }
+    }
+}
+
+impl Observer for Watch {
+    fn split_started(&mut self, _epoch: usize, _total: usize, _valid: bool, _items: usize) {
+        self.check();
+    }
+
+    fn split_progress(&mut self, _items_done: usize) {
+        self.check();
+    }
+}
+
+/// Split off the validation images and share both parts among the workers.
+pub fn hold_out(train: crate::data::Split, val_size: usize) -> Result<TrainData> {
+    let (train, val) = train.take_tail(val_size)?;
+    Ok(TrainData { train: Arc::new(train), test: Arc::new(val) })
+}

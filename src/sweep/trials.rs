@@ -1,0 +1,214 @@
+//! The trials of a study: the grid's points in order, or seeded random draws, each turned into
+//! a full recipe. Trial `i` depends only on the study (and, for draws, on the seed and `i`), so
+//! an interrupted, resumed or sharded sweep sees the same trials.
+
+use rand::{Rng, SeedableRng};
+use toml::Value;
+
+use super::space::{Domain, Method, Param, Study};
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+
+/// One configuration of the study.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trial {
+    /// Position in the study (0-based): the folder `trials/NNN` and the shard it belongs to.
+    pub index: usize,
+    /// The swept fields' values, in the study's order.
+    pub params: Vec<(String, Value)>,
+    /// The full recipe.
+    pub config: TrainConfig,
+}
+
+impl Trial {
+    /// `lr=0.1 width=64`.
+    pub fn describe(&self) -> String {
+        describe(&self.params)
+    }
+}
+
+impl Study {
+    /// Every trial of the study, in index order.
+    pub fn trials(&self) -> Result<Vec<Trial>> {
+        let points = match self.method {
+            Method::Grid => grid(&self.space),
+            Method::Random | Method::Halving => (0..self.trials.unwrap_or(0)).map(|i| draw(&self.space, self.seed, i)).collect(),
+        };
+        points
+            .into_iter()
+            .enumerate()
+            .map(|(index, params)| {
+                let config = recipe(&self.fixed, &params)
+                    .map_err(|m| Error::Config(format!("sweep.toml: trial {index} ({}): {m}", describe(&params))))?;
+                Ok(Trial { index, params, config })
+            })
+            .collect()
+    }
+}
+
+fn describe(params: &[(String, Value)]) -> String {
+    let parts: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
+    parts.join(" ")
+}
+
+/// A value as the leaderboard shows it: `0.1`, `relu`, `128-64` for a list of layers.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(value_text).collect::<Vec<_>>().join("-"),
+        other => other.to_string(),
+    }
+}
+
+/// The recipe `fixed` with `params` set; `depth` and `width` build `hidden`. Errors name the
+/// problem in one line (the caller adds the file and field).
+pub fn recipe(fixed: &TrainConfig, params: &[(String, Value)]) -> std::result::Result<TrainConfig, String> {
+    let Ok(Value::Table(mut table)) = Value::try_from(fixed) else {
+        return Err("the fixed recipe does not serialise".to_string());
+    };
+    let (mut depth, mut width) = (None, None);
+    for (name, v) in params {
+        match name.as_str() {
+            "depth" => depth = Some(layer_count(name, v)?),
+            "width" => width = Some(layer_count(name, v)?),
+            _ => {
+                table.insert(name.clone(), v.clone());
+            }
+        }
+    }
+    if depth.is_some() || width.is_some() {
+        let d = depth.unwrap_or(fixed.hidden.len());
+        let w = width.unwrap_or_else(|| fixed.hidden.first().copied().unwrap_or(1));
+        table.insert("hidden".to_string(), Value::Array(vec![Value::Integer(w as i64); d]));
+    }
+    let cfg: TrainConfig = Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+        let msg = e.message();
+        msg.lines().next().unwrap_or(msg).to_string()
+    })?;
+    cfg.validate().map_err(|e| e.to_string())?;
+    Ok(cfg)
+}
+
+fn layer_count(name: &str, v: &Value) -> std::result::Result<usize, String> {
+    match v.as_integer() {
+        Some(n) if (1..=1 << 16).contains(&n) => Ok(n as usize),
+        _ => Err(format!("`{name}` must be a whole number from 1 to 65536")),
+    }
+}
+
+/// The grid's points, the first field varying slowest.
+fn grid(space: &[Param]) -> Vec<Vec<(String, Value)>> {
+    space.iter().fold(vec![Vec::new()], |points, p| {
+        let Domain::Values(values) = &p.domain else {
+            return points;
+        };
+        points
+            .iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |v| {
+                    let mut point = prefix.clone();
+                    point.push((p.name.clone(), v.clone()));
+                    point
+                })
+            })
+            .collect()
+    })
+}
+
+/// Draw trial `index`: its own generator, from the seed and the index only.
+fn draw(space: &[Param], seed: u64, index: usize) -> Vec<(String, Value)> {
+    let mixed = seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(mixed);
+    space.iter().map(|p| (p.name.clone(), draw_one(&p.domain, &mut rng))).collect()
+}
+
+fn draw_one(d: &Domain, rng: &mut impl Rng) -> Value {
+    match *d {
+        Domain::Values(ref v) => v[rng.random_range(0..v.len())].clone(),
+        Domain::Uniform(a, b) => Value::Float(round3(rng.random_range(a..=b)).clamp(a, b)),
+        Domain::LogUniform(a, b) => Value::Float(round3(rng.random_range(a.ln()..=b.ln()).exp()).clamp(a, b)),
+        Domain::IntLogUniform(a, b) => {
+            // Uniform in log space over [a, b + 1), floored: every integer gets its share.
+            let x = rng.random_range((a as f64).ln()..((b + 1) as f64).ln()).exp().floor() as i64;
+            Value::Integer(x.clamp(a, b))
+        }
+    }
+}
+
+/// Round to three significant digits, so drawn rates read as 0.0735, not 0.07348127.
+fn round3(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let e = 2 - x.abs().log10().floor() as i32;
+    if e >= 0 {
+        let m = 10f64.powi(e);
+        (x * m).round() / m
+    } else {
+        let m = 10f64.powi(-e);
+        (x / m).round() * m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::space::StudyOverrides;
+
+    fn study(text: &str) -> Study {
+        Study::parse(text, "s.toml", StudyOverrides::default()).unwrap()
+    }
+
+    #[test]
+    fn a_grid_varies_the_first_field_slowest() {
+        let s = study("[space]\nlr = [0.1, 0.2]\nactivation = [\"relu\", \"tanh\", \"sigmoid\"]\n");
+        let t = s.trials().unwrap();
+        let shown: Vec<String> = t.iter().map(Trial::describe).collect();
+        assert_eq!(shown[..4], ["lr=0.1 activation=relu", "lr=0.1 activation=tanh", "lr=0.1 activation=sigmoid", "lr=0.2 activation=relu"]);
+        assert_eq!(t.len(), 6);
+        assert_eq!(t[4].config.lr, 0.2);
+        assert_eq!(t[4].config.activation, crate::config::Activation::Tanh);
+        assert_eq!(t.iter().map(|t| t.index).collect::<Vec<_>>(), (0..6).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn depth_and_width_build_the_hidden_layers() {
+        let s = study("[fixed]\nhidden = [100, 50]\n[space]\ndepth = [1, 3]\n");
+        let hidden: Vec<Vec<usize>> = s.trials().unwrap().into_iter().map(|t| t.config.hidden).collect();
+        assert_eq!(hidden, vec![vec![100], vec![100; 3]]);
+        let s = study("[space]\nwidth = [16]\ndepth = [2]\n");
+        assert_eq!(s.trials().unwrap()[0].config.hidden, vec![16, 16]);
+        let s = study("[space]\nhidden = [[64], [32, 16]]\n");
+        let t = s.trials().unwrap();
+        assert_eq!(t[1].config.hidden, vec![32, 16]);
+        assert_eq!(t[1].describe(), "hidden=32-16");
+    }
+
+    #[test]
+    fn draws_depend_on_the_seed_and_index_only_and_stay_in_range() {
+        let text = "method = \"random\"\ntrials = 40\nseed = 3\n[space]\nlr = { log_uniform = [0.01, 1.0] }\nwidth = { int_log_uniform = [16, 1024] }\ndropout = { uniform = [0.0, 0.5] }\nactivation = [\"relu\", \"tanh\"]\n";
+        let all = study(text).trials().unwrap();
+        let few = study(&text.replace("trials = 40", "trials = 5")).trials().unwrap();
+        assert_eq!(all[..5], few[..]);
+        assert_eq!(study(text).trials().unwrap(), all);
+        assert_ne!(study(&text.replace("seed = 3", "seed = 4")).trials().unwrap(), all);
+        for t in &all {
+            let c = &t.config;
+            assert!((0.01..=1.0).contains(&c.lr) && (16..=1024).contains(&c.hidden[0]) && (0.0..=0.5).contains(&c.dropout), "{c:?}");
+            assert_eq!(round3(c.lr), c.lr);
+        }
+        // Log-uniform: about as many rates below 0.1 as above.
+        let low = all.iter().filter(|t| t.config.lr < 0.1).count();
+        assert!((10..=30).contains(&low), "{low} of 40 below 0.1");
+        assert!(all.iter().any(|t| t.config.activation == crate::config::Activation::Tanh));
+    }
+
+    #[test]
+    fn rounding_keeps_three_significant_digits() {
+        assert_eq!(round3(0.073_481_27), 0.0735);
+        assert_eq!(round3(123_456.0), 123_000.0);
+        assert_eq!(round3(0.0), 0.0);
+        assert_eq!(round3(-1.23456), -1.23);
+        assert_eq!(value_text(&Value::Float(0.0735)), "0.0735");
+    }
+}

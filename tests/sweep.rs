@@ -1,0 +1,225 @@
+//! `sweep`: a ranked grid, kill -9 then --resume, successive halving, shards then --collect,
+//! the test set read by the refit only, and one-line errors for bad space files.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, CPU, Fixture, Out, figures, metrics};
+use d2l_mlp::run::RunDir;
+use d2l_mlp::run::checkpoint::epochs_on_disk;
+
+/// Top-level keys of the test studies: a small recipe ranked on the last 128 images.
+const FIXED: &str = "val_size = 128\n[fixed]\nepochs = 2\nbatch_size = 32\nhidden = [16]\ninit_std = 0.1\nseed = 1\n";
+
+fn write_study(f: &Fixture, name: &str, head: &str, space: &str) {
+    f.write_config(name, &format!("{head}{FIXED}[space]\n{space}"));
+}
+
+fn data_args(f: &Fixture) -> Vec<String> {
+    let data = f.data().to_str().unwrap().to_string();
+    ["--data-dir", &data, "--skip-checksum", "--backend", CPU].map(String::from).to_vec()
+}
+
+fn sweep(f: &Fixture, args: &[&str]) -> Out {
+    let mut all: Vec<String> = std::iter::once("sweep").chain(args.iter().copied()).map(String::from).collect();
+    all.extend(data_args(f));
+    f.run(&all.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn spawn(f: &Fixture, args: &[&str]) -> std::process::Child {
+    Command::new(BIN)
+        .arg("sweep")
+        .args(args)
+        .args(data_args(f))
+        .current_dir(f.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The leaderboard's rows as cells, without the wall-clock column.
+fn board(dir: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("leaderboard.csv")).unwrap();
+    let rows: Vec<Vec<String>> = text.lines().map(|l| l.split(',').map(String::from).collect()).collect();
+    let seconds = rows[0].iter().position(|c| c == "seconds").unwrap();
+    rows.into_iter().map(|mut r| {
+        r.remove(seconds);
+        r
+    })
+    .collect()
+}
+
+fn column(board: &[Vec<String>], name: &str) -> Vec<String> {
+    let i = board[0].iter().position(|c| c == name).unwrap();
+    board[1..].iter().map(|r| r[i].clone()).collect()
+}
+
+#[test]
+fn a_three_point_grid_gives_three_ranked_rows_and_a_refit() {
+    let f = Fixture::new();
+    write_study(&f, "three.toml", "", "lr = [0.02, 0.1, 0.5]\n");
+    let o = sweep(&f, &["three.toml", "--out", "s"]);
+    o.ok();
+    let s = f.path("s");
+    let b = board(&s);
+    assert_eq!(b.len(), 4, "{b:?}");
+    assert_eq!(b[0][..3], ["rank", "trial", "lr"]);
+    assert_eq!(column(&b, "rank"), ["1", "2", "3"]);
+    let mut trials = column(&b, "trial");
+    trials.sort();
+    assert_eq!(trials, ["0", "1", "2"]);
+    let acc: Vec<f64> = column(&b, "val_acc").iter().map(|v| v.parse().unwrap()).collect();
+    assert!(acc.windows(2).all(|w| w[0] >= w[1]), "{acc:?}");
+    assert_eq!(column(&b, "epochs"), ["2", "2", "2"]);
+    for i in 0..3 {
+        let run = s.join(format!("trials/00{i}"));
+        assert_eq!(metrics(&run).len(), 2);
+        assert_eq!(epochs_on_disk(&RunDir::new(&run)), [2], "only the last checkpoint is kept");
+    }
+    // The best recipe, refitted on all 512 images and tested on the 128 test images.
+    let best = d2l_mlp::config::TrainConfig::load(&s.join("best.toml")).unwrap();
+    assert_eq!(best.lr.to_string(), column(&b, "lr")[0]);
+    assert_eq!(RunDir::new(s.join("best")).load_config().unwrap(), best);
+    assert_eq!(metrics(&s.join("best")).len(), 2);
+    assert!(s.join("best/model.bpk").exists());
+    let png = image::open(s.join("sweep.png")).unwrap();
+    assert!(png.width() >= 900 && png.height() >= 300);
+    assert_eq!(o.stdout.lines().filter(|l| l.starts_with("trial 00")).count(), 3, "{}", o.stdout);
+    assert!(o.stdout.contains("on all 512 training images"), "{}", o.stdout);
+    assert!(o.stdout.contains("refit test accuracy"), "{}", o.stdout);
+}
+
+#[test]
+fn kill_9_then_resume_gives_the_leaderboard_of_an_uninterrupted_sweep() {
+    let f = Fixture::with_sizes(1536, 128);
+    let study = "val_size = 128\n[fixed]\nepochs = 4\nbatch_size = 32\nhidden = [64]\ninit_std = 0.1\n[space]\nlr = [0.05, 0.2]\nseed = [1, 2]\n";
+    f.write_config("grid.toml", study);
+    sweep(&f, &["grid.toml", "--out", "whole"]).ok();
+
+    // One worker, so that the first trial is finished when the second one is cut.
+    let mut child = spawn(&f, &["grid.toml", "--out", "cut", "--workers", "1"]);
+    let began = Instant::now();
+    // Kill while the second trial is part-way through.
+    while metrics(&f.path("cut/trials/001")).is_empty() && began.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
+    let o = sweep(&f, &["--resume", "cut"]);
+    o.ok();
+    assert!(o.stdout.contains("done before"), "the first trial is recognised: {}", o.stdout);
+    assert_eq!(board(&f.path("cut")), board(&f.path("whole")));
+    assert_eq!(figures(&metrics(&f.path("cut/best"))), figures(&metrics(&f.path("whole/best"))));
+}
+
+#[test]
+fn halving_promotes_the_best_third_which_continue_from_their_checkpoints() {
+    let f = Fixture::new();
+    let head = "method = \"halving\"\ntrials = 6\nseed = 2\n";
+    f.write_config("h.toml", &format!("{head}{FIXED}[halving]\nr_min = 1\nr_max = 3\neta = 3\n[space]\nlr = [0.01, 0.03, 0.1, 0.3]\nseed = [1, 2, 3]\n"));
+    let o = sweep(&f, &["h.toml", "--out", "h"]);
+    o.ok();
+    let h = f.path("h");
+    // Each trial's score after rung 1 (epoch 1); the best two of six go on to 3 epochs.
+    let mut scores: Vec<(usize, f64)> = (0..6).map(|i| (i, metrics(&h.join(format!("trials/00{i}")))[0].test_acc)).collect();
+    scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let promoted: Vec<usize> = scores[..2].iter().map(|s| s.0).collect();
+    for i in 0..6 {
+        let run = h.join(format!("trials/00{i}"));
+        let epochs = if promoted.contains(&i) { 3 } else { 1 };
+        assert_eq!(metrics(&run).len(), epochs, "trial {i}");
+        assert_eq!(epochs_on_disk(&RunDir::new(&run)), [epochs], "trial {i}");
+    }
+    let b = board(&h);
+    assert_eq!(column(&b, "epochs"), ["3", "3", "1", "1", "1", "1"]);
+    let mut top: Vec<usize> = column(&b, "trial")[..2].iter().map(|t| t.parse().unwrap()).collect();
+    top.sort();
+    let mut want = promoted.clone();
+    want.sort();
+    assert_eq!(top, want);
+    // Promoted trials trained epochs 2 and 3 only: they resumed, they were not retrained.
+    assert!(o.stdout.contains("rung: 6 trial(s) to 1 epoch(s)") && o.stdout.contains("rung: 2 trial(s) to 3 epoch(s)"), "{}", o.stdout);
+    for i in &promoted {
+        assert!(o.stdout.lines().any(|l| l.starts_with(&format!("trial 00{i}")) && l.contains("3 epoch(s)") && l.contains("trained 2 epoch(s)")), "{}", o.stdout);
+    }
+    assert_eq!(metrics(&h.join("best")).len(), 3);
+}
+
+#[test]
+fn two_shards_then_collect_equal_the_whole_sweep() {
+    let f = Fixture::new();
+    write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\nseed = [1, 2]\n");
+    sweep(&f, &["g.toml", "--out", "whole"]).ok();
+    let mut shards: Vec<_> = ["0/2", "1/2"].iter().map(|s| spawn(&f, &["g.toml", "--out", "parts", "--shard", s])).collect();
+    for c in &mut shards {
+        assert!(c.wait().unwrap().success());
+    }
+    assert!(!f.path("parts/leaderboard.csv").exists(), "shards leave the leaderboard to --collect");
+    let o = sweep(&f, &["--collect", "parts"]);
+    o.ok();
+    assert_eq!(board(&f.path("parts")), board(&f.path("whole")));
+    assert_eq!(figures(&metrics(&f.path("parts/best"))), figures(&metrics(&f.path("whole/best"))));
+}
+
+#[test]
+fn only_the_refit_reads_the_test_set() {
+    let f = Fixture::new();
+    write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\n");
+    let held = f.path("held");
+    std::fs::create_dir(&held).unwrap();
+    let names = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"];
+    for n in names {
+        std::fs::rename(f.data().join(n), held.join(n)).unwrap();
+    }
+    // The whole search runs without the test files; the refit is the first to want them.
+    let o = sweep(&f, &["g.toml", "--out", "s"]);
+    o.bad_input();
+    assert!(o.stderr.contains("t10k-images-idx3-ubyte"), "{}", o.stderr);
+    assert_eq!(board(&f.path("s")).len(), 3, "the search ranked its trials before the refit");
+    assert!(!f.path("s/best/model.bpk").exists());
+    for n in names {
+        std::fs::rename(held.join(n), f.data().join(n)).unwrap();
+    }
+    let o = sweep(&f, &["--resume", "s"]);
+    o.ok();
+    assert_eq!(o.stdout.matches("done before").count(), 2, "{}", o.stdout);
+    assert!(o.stdout.contains("refit test accuracy"), "{}", o.stdout);
+}
+
+#[test]
+fn bad_space_files_get_one_line_naming_the_field() {
+    let f = Fixture::new();
+    let random = "method = \"random\"\ntrials = 3\n";
+    for (head, space, want) in [
+        ("", "learning_rate = [0.1]\n", "unknown field `learning_rate`"),
+        ("", "lr = []\n", "field `lr` is an empty list"),
+        (random, "lr = { uniform = [0.5, 0.1] }\n", "field `lr`: uniform = [0.5, 0.1]: the lower bound is above the upper one"),
+        (random, "lr = { log_uniform = [-0.1, 1.0] }\n", "field `lr`: log_uniform = [-0.1, 1.0]: a log range needs bounds > 0"),
+        (random, "width = { int_log_uniform = [0, 64] }\n", "field `width`: int_log_uniform = [0, 64]: a log range needs bounds > 0"),
+        ("", "seed = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\nlr = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1]\nwidth = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nbatch_size = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n", "[space]: the grid has 11000 points, more than 10000"),
+    ] {
+        write_study(&f, "bad.toml", head, space);
+        let o = sweep(&f, &["bad.toml", "--out", "never"]);
+        o.bad_input();
+        assert!(o.stderr.starts_with("error: bad.toml: "), "{}", o.stderr);
+        assert!(o.stderr.contains(want), "{space}: {}", o.stderr);
+        assert!(!f.path("never").exists(), "a bad study creates nothing");
+    }
+    // A halving study cannot be sharded: refused before anything is written.
+    write_study(&f, "h.toml", "method = \"halving\"\ntrials = 3\n", "lr = [0.1]\n");
+    let o = sweep(&f, &["h.toml", "--out", "never", "--shard", "0/2"]);
+    o.bad_input();
+    assert!(o.stderr.contains("cannot be split") && !f.path("never").exists(), "{}", o.stderr);
+    // A folder that is not a sweep, and a sweep started twice.
+    sweep(&f, &["--resume", "nowhere"]).bad_input();
+    write_study(&f, "ok.toml", "", "lr = [0.1]\n");
+    sweep(&f, &["ok.toml", "--out", "once"]).ok();
+    let o = sweep(&f, &["ok.toml", "--out", "once"]);
+    o.bad_input();
+    assert!(o.stderr.contains("sweep --resume once"), "{}", o.stderr);
+}
