@@ -27,7 +27,8 @@ pub use activations::{ACTIVATIONS_SIZE, ActivationCurve, MAX_ACTIVATIONS, draw_a
 pub use curves::{CURVES_SIZE, curves_svg, draw_curves};
 pub use predictions::{MAX_PREDICTION_TILES, PredictionTile, draw_predictions};
 
-const FONT: &str = "sans-serif";
+/// The bundled font's family name, for every picture the program draws.
+pub(crate) const FONT: &str = "sans-serif";
 static FONT_BYTES: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/DejaVuSans.ttf"));
 
 const BLUE: RGBColor = RGBColor(31, 119, 180);
@@ -35,7 +36,7 @@ const ORANGE: RGBColor = RGBColor(255, 127, 14);
 const LIGHT_GRID: RGBColor = RGBColor(235, 235, 235);
 const BOLD_GRID: RGBColor = RGBColor(215, 215, 215);
 
-type DrawResult<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub(crate) type DrawResult<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// Refuse an output path that does not end in `.png` (the only format the pictures are written in).
 pub fn check_png_path(out: &Path) -> Result<()> {
@@ -61,7 +62,7 @@ where
 }
 
 /// Draw a picture of `size` into an RGB buffer and write it to `out` as PNG, atomically.
-fn write_png(
+pub(crate) fn write_png(
     size: (u32, u32),
     out: &Path,
     draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> DrawResult,

@@ -5,20 +5,18 @@
 use std::ops::Range;
 use std::path::Path;
 
-use image::ImageEncoder;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
+
 use toml::Value;
 
 use super::leaderboard::{Entry, Status};
 use super::space::{Param, Study};
 use super::trials::value_text;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-const FAMILY: &str = "sweep-sans";
-static FONT_BYTES: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/DejaVuSans.ttf"));
+const FAMILY: &str = crate::plot::FONT;
 /// One panel's size in pixels.
 const PANEL: (u32, u32) = (480, 340);
 const TRIAL: RGBColor = RGBColor(31, 119, 180);
@@ -42,8 +40,6 @@ struct Scatter {
 
 /// Draw the picture of `entries` (ranked, best first) into `out`.
 pub fn draw(out: &Path, study: &Study, entries: &[Entry]) -> Result<()> {
-    let fail = |e: &dyn std::fmt::Display| Error::failure(format!("cannot draw {}: {e}", out.display()));
-    register_font(FAMILY, FontStyle::Normal, FONT_BYTES).map_err(|_| fail(&"the bundled font is not valid"))?;
     let done: Vec<&Entry> = entries.iter().filter(|e| e.status == Status::Done && e.val_acc().is_finite()).collect();
     let panels: Vec<Scatter> = study.space.iter().map(|p| scatter(p, &done)).collect();
     let n = panels.len() + 1;
@@ -51,21 +47,13 @@ pub fn draw(out: &Path, study: &Study, entries: &[Entry]) -> Result<()> {
     let rows = (n as u32).div_ceil(cols);
     let size = (PANEL.0 * cols, PANEL.1 * rows);
     let y = y_range(done.iter().flat_map(|e| e.rows.iter().map(|r| r.test_acc)));
-    let mut buf = vec![255u8; size.0 as usize * size.1 as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
+    crate::plot::write_png(size, out, |root| {
         let areas = root.split_evenly((rows as usize, cols as usize));
         for (area, p) in areas.iter().zip(&panels) {
-            draw_scatter(area, p).map_err(|e| fail(&e))?;
+            draw_scatter(area, p)?;
         }
-        draw_curves(&areas[panels.len()], &done, y).map_err(|e| fail(&e))?;
-        root.present().map_err(|e| fail(&e))?;
-    }
-    let mut png = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(&buf, size.0, size.1, image::ExtendedColorType::Rgb8)
-        .map_err(|e| fail(&e))?;
-    crate::fsutil::atomic_write(out, &png).map_err(|e| Error::io("cannot write", out, e))
+        draw_curves(&areas[panels.len()], &done, y)
+    })
 }
 
 fn scatter(p: &Param, done: &[&Entry]) -> Scatter {
