@@ -94,3 +94,19 @@ fn eval_from_a_subfolder_names_where_it_looked() {
     out.bad_input();
     assert!(out.stderr.contains(&f.path("sub/artifacts").display().to_string()), "{}", out.stderr);
 }
+
+#[test]
+fn bench_measures_each_backend_in_a_process_of_its_own() {
+    let f = Fixture::new();
+    let data = f.data();
+    let out = f.run(&["bench", "--epochs", "1", "--json", "all.json", "--data-dir", data.to_str().unwrap(), "--skip-checksum"]);
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.path("all.json")).unwrap()).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), d2l_mlp::backend::compiled().len(), "{}", out.stdout);
+    for r in results {
+        assert!(r["peak_rss_mib"].as_f64().unwrap() > 1.0, "{r}");
+        assert!(!r["machine"]["cpu"].as_str().unwrap().is_empty(), "{r}");
+    }
+    assert_eq!(out.stdout.matches("(this backend alone)").count(), results.len(), "{}", out.stdout);
+}
