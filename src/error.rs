@@ -27,7 +27,11 @@ pub enum Error {
     #[error("{0}")]
     Interrupted(String),
 
-    /// Any other failure: I/O, a device that fails at run time, a diverging run.
+    /// The loss became NaN, infinite or exploded; the message says what to retry with.
+    #[error("{0}")]
+    Diverged(String),
+
+    /// Any other failure: I/O, a device that fails at run time.
     #[error("{0}")]
     Failure(String),
 }
@@ -66,7 +70,7 @@ impl Error {
         match self {
             Error::Data { .. } | Error::Config(_) | Error::Input(_) => 2,
             Error::Interrupted(_) => 130,
-            Error::Download(_) | Error::Failure(_) => 1,
+            Error::Download(_) | Error::Diverged(_) | Error::Failure(_) => 1,
         }
     }
 }

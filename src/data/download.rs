@@ -174,6 +174,42 @@ fn progress_bar(name: &'static str, len: Option<u64>) -> indicatif::ProgressBar 
         .with_prefix(name)
 }
 
+/// Why a streamed copy stopped.
+enum Copy {
+    /// The transfer broke off, or its length is not the announced one (the text says how).
+    Transfer(String),
+    Write(std::io::Error),
+}
+
+/// Copy `reader` into `out`, advancing `bar`; returns the byte count and the MD5 (hex).
+fn copy_hashing(reader: &mut impl Read, out: &mut impl Write, bar: &indicatif::ProgressBar, expected_len: Option<u64>) -> std::result::Result<(u64, String), Copy> {
+    let cut_off = |got: u64, detail: &str| match expected_len {
+        Some(total) => format!("transfer cut off after {got} of {total} bytes{detail}"),
+        None => format!("transfer failed after {got} bytes{detail}"),
+    };
+    let mut hasher = Md5::new();
+    let mut got: u64 = 0;
+    let mut buf = vec![0u8; BUF_SIZE];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Copy::Transfer(cut_off(got, &format!(" ({e})")))),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(Copy::Write)?;
+        got += n as u64;
+        bar.inc(n as u64);
+    }
+    // ureq checks Content-Length too; checking here keeps the guarantee independent of its version.
+    match expected_len {
+        Some(total) if got < total => Err(Copy::Transfer(cut_off(got, ""))),
+        Some(total) if got > total => Err(Copy::Transfer(format!("received {got} bytes but the server announced {total}"))),
+        _ => Ok((got, to_hex(&hasher.finalize()))),
+    }
+}
+
 /// Fetch `url` into `target` through a temp file in `dest`, checking length and MD5 before the rename.
 fn fetch_one(
     agent: &ureq::Agent,
@@ -215,43 +251,13 @@ fn fetch_one(
         .map_err(|e| Error::io("cannot create a temporary file in", dest, e))?;
 
     let bar = progress_bar(file.name, expected_len);
-    let cut_off = |got: u64, detail: &str| match expected_len {
-        Some(total) => format!("transfer cut off after {got} of {total} bytes{detail}"),
-        None => format!("transfer failed after {got} bytes{detail}"),
-    };
-    let mut hasher = Md5::new();
-    let mut got: u64 = 0;
-    let mut buf = vec![0u8; BUF_SIZE];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                bar.abandon();
-                return Err(fail(cut_off(got, &format!(" ({e})"))));
-            }
-        };
-        let chunk = &buf[..n];
-        hasher.update(chunk);
-        tmp.write_all(chunk)
-            .map_err(|e| Error::io("cannot write", tmp.path(), e))?;
-        got += n as u64;
-        bar.inc(n as u64);
-    }
-    // ureq checks Content-Length too; checking here keeps the guarantee independent of its version.
-    if let Some(total) = expected_len
-        && got != total
-    {
+    let (got, digest) = copy_hashing(&mut reader, tmp.as_file_mut(), &bar, expected_len).map_err(|e| {
         bar.abandon();
-        return Err(fail(if got < total {
-            cut_off(got, "")
-        } else {
-            format!("received {got} bytes but the server announced {total}")
-        }));
-    }
-
-    let digest = to_hex(&hasher.finalize());
+        match e {
+            Copy::Transfer(why) => fail(why),
+            Copy::Write(e) => Error::io("cannot write", tmp.path(), e),
+        }
+    })?;
     if !digest.eq_ignore_ascii_case(file.md5) {
         bar.abandon();
         let note = match &content_encoding {

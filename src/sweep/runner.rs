@@ -147,9 +147,8 @@ fn panicked() -> Error {
     Error::failure("internal: a sweep worker panicked (a bug: please report it)")
 }
 
-/// `train::run` reports a blown-up loss as a failure whose message starts so.
 fn is_divergence(e: &Error) -> bool {
-    matches!(e, Error::Failure(m) if m.starts_with("training diverged"))
+    matches!(e, Error::Diverged(_))
 }
 
 /// Train `cfg` in `run` up to `epochs`: a new run in an empty folder, else the continuation of

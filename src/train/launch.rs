@@ -147,7 +147,7 @@ fn divergence(plan: &TrainPlan, d: Divergence, last: Option<&EpochRow>) -> Error
     } else {
         format!("the learning rate {lr} is too large")
     };
-    Error::failure(format!(
+    Error::Diverged(format!(
         "training diverged in epoch {}: the loss became NaN, infinite or exploded past {EXPLODED_LOSS}; {cause}; {kept}; retry with a smaller rate: `{}`",
         d.epoch,
         plan.retry_command(smaller)
