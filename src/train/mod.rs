@@ -90,7 +90,7 @@ pub fn run(plan: &TrainPlan, data: &TrainData, device: &Device, control: RunCont
         Some(p) => crate::interchange::load_safetensors_model(p, &plan.config, device)?,
         None => crate::model::Mlp::new(&plan.config, device),
     };
-    let ended = launch::launch(plan, data, device, model, control)?;
+    let ended = on_pool(|| launch::launch(plan, data, device, model, control))?;
     launch::check_ending(plan, &ended)?;
     plan.run.save_model(&ended.model)?;
     Ok(TrainOutcome {
@@ -103,6 +103,15 @@ pub fn run(plan: &TrainPlan, data: &TrainData, device: &Device, control: RunCont
 }
 
 /// A resumed run that already reached its target: make sure `model.bpk` exists, train nothing.
+/// Runs `f` on a thread of rayon's pool (in place when already on one, as a sweep worker is).
+///
+/// The flex kernels split each large product across the pool; a split started from a thread
+/// outside the pool waits for two sleeping workers to wake (about 150 us per split measured on a
+/// 2-core VM), one started on a pool thread runs its first half itself (about 45 us).
+fn on_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if rayon::current_thread_index().is_some() { f() } else { rayon::scope(|_| f()) }
+}
+
 fn finish_done(plan: &TrainPlan, device: &Device) -> Result<TrainOutcome> {
     let epoch = plan.start_epoch();
     if !plan.run.file(MODEL_FILE).exists() {

@@ -9,6 +9,11 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal, Uniform};
 
 use crate::config::{Activation, Init, TrainConfig};
+
+#[cfg(feature = "flex")]
+mod fused;
+#[cfg(feature = "flex")]
+pub mod kernel;
 use crate::data::{NUM_CLASSES, PIXELS};
 
 /// A mini-batch: images already flattened and scaled to [0, 1].
@@ -71,11 +76,16 @@ impl Mlp {
     /// `[batch, 784]` -> logits `[batch, 10]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
+        let fast = fast_path(&x);
         let mut x = x;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
-            if i < last {
-                x = apply_activation(self.activation, x);
+            let hidden = i < last;
+            let relu = hidden && self.activation == Activation::Relu;
+            x = linear_act(layer, x, relu, fast);
+            if hidden {
+                if !relu {
+                    x = apply_activation(self.activation, x);
+                }
                 if self.dropout > 0.0 {
                     // Burn's Dropout is active only on an autodiff device, i.e. in training steps.
                     x = DropoutConfig::new(self.dropout).init().forward(x);
@@ -102,6 +112,29 @@ impl Mlp {
             })
             .collect()
     }
+}
+
+/// Whether this input takes the fused flex layer ([`fused`]) rather than Burn's separate ops.
+#[cfg(feature = "flex")]
+fn fast_path(x: &Tensor<2>) -> bool {
+    fused::available(x)
+}
+
+#[cfg(not(feature = "flex"))]
+fn fast_path(_: &Tensor<2>) -> bool {
+    false
+}
+
+/// `layer(x)`, then ReLU when `relu`: one fused operation on the fast path, Burn's ops otherwise
+/// (the same arithmetic up to floating-point order).
+fn linear_act(layer: &Linear, x: Tensor<2>, relu: bool, fast: bool) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    if let (true, Some(bias)) = (fast, &layer.bias) {
+        return fused::linear(x, layer.weight.val(), bias.val(), relu);
+    }
+    let _ = fast;
+    let y = layer.forward(x);
+    if relu { burn::tensor::activation::relu(y) } else { y }
 }
 
 /// `d_in * d_out` weights for one layer, drawn from `rng` as `cfg.init` says.
@@ -238,6 +271,44 @@ mod tests {
             .weight.val().into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    /// The fused flex layer against Burn's separate ops: same logits, same gradients for every
+    /// weight and bias, with ReLU (fused) and sigmoid (applied after), one and two hidden layers.
+    #[cfg(feature = "flex")]
+    #[test]
+    fn fused_layers_match_burns_ops_forward_and_backward() {
+        for (hidden, activation) in [(vec![256], Activation::Relu), (vec![64, 32], Activation::Relu), (vec![48], Activation::Sigmoid)] {
+            let cfg = TrainConfig { hidden, activation, init_std: 0.1, ..TrainConfig::default() };
+            let m = Mlp::new(&cfg, &device().autodiff()).train();
+            let d = m.layers[0].weight.val().device();
+            let x = Tensor::<2>::random([37, 784], burn::tensor::Distribution::Default, &d);
+            let targets = Tensor::<1, Int>::from_data(TensorData::new((0..37).map(|i| i % 10).collect::<Vec<i64>>(), [37]), &d);
+            assert!(fast_path(&x));
+            let composite = |x: Tensor<2>| {
+                let last = m.layers.len() - 1;
+                m.layers.iter().enumerate().fold(x, |x, (i, l)| {
+                    let y = l.forward(x);
+                    if i < last { apply_activation(m.activation, y) } else { y }
+                })
+            };
+            let logits = [m.forward(x.clone()), composite(x.clone())];
+            let diff = logits[0].clone().sub(logits[1].clone()).abs().max().into_scalar::<f32>();
+            assert!(diff < 1e-5, "logits differ by {diff}");
+            let grads = logits.map(|l| cross_entropy_per_example(l, targets.clone()).mean().backward());
+            for layer in &m.layers {
+                let bias = layer.bias.as_ref().unwrap().val();
+                for (fused, plain) in [
+                    (layer.weight.val().grad(&grads[0]).map(|g| g.reshape([-1])), layer.weight.val().grad(&grads[1]).map(|g| g.reshape([-1]))),
+                    (bias.grad(&grads[0]), bias.grad(&grads[1])),
+                ] {
+                    let (fused, plain) = (fused.expect("a fused gradient"), plain.expect("a reference gradient"));
+                    let scale = plain.clone().abs().max().into_scalar::<f32>().max(1e-6);
+                    let diff = fused.sub(plain).abs().max().into_scalar::<f32>();
+                    assert!(diff <= 1e-4 * scale, "gradient differs by {diff} (scale {scale})");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,118 @@
+//! `act(x @ w + b)` as one operation on the flex backend, through Burn's backend-extension
+//! point, with its own backward pass for autodiff. The arithmetic lives in [`super::kernel`].
+//!
+//! One node instead of matmul, add, ReLU (and their three backward steps) saves passes over
+//! memory, allocations and autodiff bookkeeping per layer; the products run a block of rows per
+//! thread. Other backends, and other activations' nonlinearity, keep Burn's own ops
+//! (`Mlp::forward` chooses with [`available`]).
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::tensor::{DType, Tensor, TensorData};
+use burn_flex::FlexTensor;
+
+use super::kernel::{self, LinearGrads, View, Wanted};
+
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedLinear: Backend {
+    /// `act(x @ w + b)` for `x: [m, k]`, `w: [k, n]`, `b: [n]`; `act` is ReLU when `relu`, else
+    /// the identity.
+    fn fused_linear(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>, relu: bool) -> FloatTensor<Self>;
+}
+
+/// Whether [`linear`] runs on this input: an `f32` tensor on the flex device (plain or autodiff).
+pub fn available(x: &Tensor<2>) -> bool {
+    x.dtype() == DType::F32 && matches!(x.device().without_autodiff().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// `act(x @ w + b)` as one differentiable operation (see [`available`]).
+pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, relu: bool) -> Tensor<2> {
+    let out = <Dispatch as FusedLinear>::fused_linear(x.into_dispatch(), w.into_dispatch(), b.into_dispatch(), relu);
+    Tensor::from_dispatch(out)
+}
+
+impl FusedLinear for Flex {
+    fn fused_linear(x: FlexTensor, w: FlexTensor, b: FlexTensor, relu: bool) -> FlexTensor {
+        forward(&x, &w, &b, relu)
+    }
+}
+
+impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
+    fn fused_linear(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>, relu: bool) -> FloatTensor<Self> {
+        match LinearStep.prepare::<C>([x.node(), w.node(), b.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let y = forward(x.primitive(), w.primitive(), b.primitive(), relu);
+                let state = LinearState { x: x.into_primitive(), w: w.into_primitive(), y: relu.then(|| y.clone()) };
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive(), w.primitive(), b.primitive(), relu)),
+        }
+    }
+}
+
+/// The backward step; the inputs it needs travel in [`LinearState`].
+#[derive(Debug)]
+struct LinearStep;
+
+#[derive(Debug, Clone)]
+struct LinearState {
+    x: FlexTensor,
+    w: FlexTensor,
+    /// The forward output, kept for ReLU's mask (`None` without ReLU).
+    y: Option<FlexTensor>,
+}
+
+impl Backward<Flex, 3> for LinearStep {
+    type State = LinearState;
+
+    fn backward(self, ops: Ops<LinearState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [px, pw, pb] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let LinearState { x, w, y } = ops.state;
+        let wanted = Wanted { x: px.is_some(), w: pw.is_some(), b: pb.is_some() };
+        let (xv, wv) = (view(&x), view(&w));
+        let y = y.map(contiguous_values);
+        let LinearGrads { x: dx, w: dw, b: db } =
+            kernel::linear_backward(xv, wv, y.as_deref(), contiguous_values(dy), y.is_some(), wanted);
+        let grads_of = [(px, dx, vec![xv.rows, xv.cols]), (pw, dw, vec![wv.rows, wv.cols]), (pb, db, vec![wv.cols])];
+        for (parent, grad, shape) in grads_of {
+            if let (Some(parent), Some(grad)) = (parent, grad) {
+                grads.register::<Flex>(parent.id, tensor(grad, shape));
+            }
+        }
+    }
+}
+
+fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, relu: bool) -> FlexTensor {
+    let (xv, wv) = (view(x), view(w));
+    let b = contiguous_values(b.clone());
+    tensor(kernel::linear_forward(xv, wv, &b, relu), vec![xv.rows, wv.cols])
+}
+
+/// A 2-D `f32` flex tensor as a strided view (flex's layouts are offset + strides; a negative
+/// stride, from a flip, never reaches a linear layer here).
+fn view(t: &FlexTensor) -> View<'_> {
+    let layout = t.layout();
+    let (shape, strides) = (layout.shape(), layout.strides());
+    assert!(shape.num_dims() == 2 && strides.iter().all(|&s| s >= 0), "fused linear: a 2-D matrix with non-negative strides");
+    View {
+        data: &t.storage::<f32>()[layout.start_offset()..],
+        rows: shape[0],
+        cols: shape[1],
+        rs: strides[0] as usize,
+        cs: strides[1] as usize,
+    }
+}
+
+/// The values in row-major order, without a copy when the tensor already is that and unshared.
+fn contiguous_values(t: FlexTensor) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().expect("fused linear runs on f32 tensors only (see `available`)")
+}
+
+fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
