@@ -92,28 +92,7 @@ pub fn parse(layout: &Layout, content: &[u8], path: &Path) -> Result<Vec<u8>> {
         let max = layout.max_value;
         return Err(fail(format!("{noun} {v} at index {i} is out of range ({noun}s are 0-{max})")));
     }
-    Ok(copy_on_huge_pages(body))
-}
-
-/// `bytes` copied into memory the kernel is asked to back with 2 MiB pages (Linux, where
-/// transparent huge pages are on "madvise"). Batches read 256 images at random out of 47 MB;
-/// on 4 KiB pages nearly every image costs a TLB miss and a page walk, which made building a
-/// batch take 3-4x the time of converting its pixels.
-fn copy_on_huge_pages(bytes: &[u8]) -> Vec<u8> {
-    const HUGE: usize = 2 << 20;
-    let mut out = Vec::with_capacity(bytes.len());
-    #[cfg(target_os = "linux")]
-    if bytes.len() >= 2 * HUGE {
-        let start = (out.as_ptr() as usize).next_multiple_of(HUGE);
-        let end = (out.as_ptr() as usize + bytes.len()) / HUGE * HUGE;
-        if end > start {
-            // SAFETY: advice on whole pages inside this vector's own allocation; a refusal
-            // (an old kernel, huge pages off) only leaves 4 KiB pages, so the result is ignored.
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-        }
-    }
-    out.extend_from_slice(bytes);
-    out
+    Ok(body.to_vec())
 }
 
 /// Parse IDX image content (magic 0x00000803, n x 28 x 28 unsigned bytes).

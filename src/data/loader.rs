@@ -47,7 +47,7 @@ impl HostBatch {
         // Slice-to-slice so that the conversion compiles to vector instructions (about 7x faster
         // than extending the vector pixel by pixel; it runs beside training on a 2-core machine).
         for (k, (row, &i)) in pixels.chunks_exact_mut(PIXELS).zip(indices).enumerate() {
-            // Shuffled images are scattered over 47 MB: ask for the one after next early, or
+            // Shuffled images are scattered over 47 MB: ask for one four ahead early, or
             // each starts with a wait on main memory (three quarters of this loop's time).
             if let Some(&ahead) = indices.get(k + 4) {
                 prefetch(split.image(ahead));
