@@ -24,6 +24,12 @@ pub trait FusedLinear: Backend {
     fn fused_linear(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>, relu: bool) -> FloatTensor<Self>;
 }
 
+#[backend_extension(Flex)]
+pub trait FusedSgd: Backend {
+    /// `w - lr * g`, reusing `w`'s memory when nothing else holds it.
+    fn sgd_update(w: FloatTensor<Self>, g: FloatTensor<Self>, lr: f64) -> FloatTensor<Self>;
+}
+
 /// Whether [`linear`] runs on this input: an `f32` tensor on the flex device (plain or autodiff).
 pub fn available(x: &Tensor<2>) -> bool {
     x.dtype() == DType::F32 && matches!(x.device().without_autodiff().as_dispatch(), DispatchDevice::Flex(_))
@@ -33,6 +39,34 @@ pub fn available(x: &Tensor<2>) -> bool {
 pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, relu: bool) -> Tensor<2> {
     let out = <Dispatch as FusedLinear>::fused_linear(x.into_dispatch(), w.into_dispatch(), b.into_dispatch(), relu);
     Tensor::from_dispatch(out)
+}
+
+/// Whether [`sgd_update`] runs on this parameter: `f32`, on the plain flex device (an optimizer
+/// works on parameters without their autodiff graph).
+pub fn sgd_available<const D: usize>(w: &Tensor<D>, g: &Tensor<D>) -> bool {
+    let flex = |t: &Tensor<D>| t.dtype() == DType::F32 && matches!(t.device().as_dispatch(), DispatchDevice::Flex(_));
+    flex(w) && flex(g) && w.shape() == g.shape()
+}
+
+/// One plain SGD step for one parameter (see [`sgd_available`]).
+pub fn sgd_update<const D: usize>(w: Tensor<D>, g: Tensor<D>, lr: f64) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FusedSgd>::sgd_update(w.into_dispatch(), g.into_dispatch(), lr))
+}
+
+impl FusedSgd for Flex {
+    fn sgd_update(mut w: FlexTensor, g: FlexTensor, lr: f64) -> FlexTensor {
+        let g = contiguous_values(g);
+        let lr = lr as f32;
+        let in_place = w.is_contiguous() && w.layout().start_offset() == 0;
+        if let Some(values) = in_place.then(|| w.try_storage_mut::<f32>()).flatten() {
+            kernel::sgd_step(values, &g, lr);
+            return w;
+        }
+        let shape = w.layout().shape().to_vec();
+        let mut values = contiguous_values(w);
+        kernel::sgd_step(&mut values, &g, lr);
+        tensor(values, shape)
+    }
 }
 
 impl FusedLinear for Flex {

@@ -7,10 +7,9 @@
 //! the bias is the product's starting value, and ReLU (and its mask, backward) run on rows that
 //! are still in that thread's cache. No allocation is zeroed first.
 
-use std::mem::MaybeUninit;
-
 use gemm::Parallelism;
-use rayon::prelude::*;
+
+use super::team;
 
 /// A matrix in a slice: element `(r, c)` is `data[r * rs + c * cs]`, strides non-negative.
 #[derive(Clone, Copy, Debug)]
@@ -50,10 +49,10 @@ impl<'a> View<'a> {
 /// Below this many multiply-adds a product runs on one thread: splitting costs more than it saves.
 const SPLIT_MIN_MACS: usize = 1 << 21;
 
-/// Row blocks of `m` rows, one per worker of the current rayon pool (so a sweep worker's
+/// Row blocks of `m` rows, one per thread [`team::width`] allows (so a sweep worker's
 /// single-thread pool keeps to its thread), or one block when the product is small.
 fn row_block_len(m: usize, macs: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
+    let threads = team::width();
     if macs < SPLIT_MIN_MACS || threads == 1 || m < 16 {
         return m.max(1);
     }
@@ -94,24 +93,42 @@ fn product(a: View, b: View, init: Option<&[f32]>, finish: impl Fn(&mut [f32]) +
     }
     let mut out: Vec<f32> = Vec::with_capacity(m * n);
     let block = row_block_len(m, m * n * a.cols);
-    out.spare_capacity_mut()[..m * n].par_chunks_mut(block * n).enumerate().for_each(|(i, chunk)| {
-        let rows = chunk.len() / n.max(1);
+    let base = OutPtr(out.as_mut_ptr());
+    team::run(m.div_ceil(block), &|i| {
+        let (r0, rows) = (i * block, block.min(m - i * block));
+        // SAFETY: blocks are disjoint row ranges inside the vector's capacity of `m * n`.
+        let dst = unsafe { base.at(r0 * n) };
         if let Some(row) = init {
-            for r in chunk.chunks_mut(n) {
-                for (d, &v) in r.iter_mut().zip(row) {
-                    d.write(v);
-                }
+            for r in 0..rows {
+                // SAFETY: row `r` of this block, inside the capacity; nothing reads it yet.
+                unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), dst.add(r * n), n) };
             }
         }
-        // SAFETY: the chunk holds exactly `rows * n` slots, all written by gemm (or by `init`
-        // first, which gemm then reads back).
-        unsafe { gemm_into(chunk.as_mut_ptr().cast::<f32>(), a.row_block(i * block, rows), b, init.is_some()) };
-        // SAFETY: every slot of the chunk was written just above.
-        finish(unsafe { &mut *(chunk as *mut [MaybeUninit<f32>] as *mut [f32]) });
+        // SAFETY: the block's `rows * n` slots are in the capacity and gemm writes them all (or
+        // reads back what `init` wrote first).
+        unsafe { gemm_into(dst, a.row_block(r0, rows), b, init.is_some()) };
+        // SAFETY: every slot of the block was written just above.
+        finish(unsafe { std::slice::from_raw_parts_mut(dst, rows * n) });
     });
     // SAFETY: the blocks cover all `m * n` slots and each was fully written.
     unsafe { out.set_len(m * n) };
     out
+}
+
+/// The output's base pointer, shared by the blocks (each writes only its own rows).
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+
+// SAFETY: blocks write disjoint ranges, and `product` waits for all of them.
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// # Safety
+    /// `offset` must be inside the allocation.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: the caller's promise.
+        unsafe { self.0.add(offset) }
+    }
 }
 
 /// `act(x @ w + b)` as a row-major `[x.rows, w.cols]` matrix; `act` is ReLU or the identity.
@@ -157,6 +174,16 @@ pub fn linear_backward(x: View, w: View, y: Option<&[f32]>, mut dy: Vec<f32>, re
         w: wanted.w.then(|| product(x.t(), g, None, |_| {})),
         x: wanted.x.then(|| product(g, w.t(), None, |_| {})),
     }
+}
+
+/// Plain SGD, `w - lr * g` element by element, in one pass (Burn's `Sgd` makes two, each with
+/// its own output): in place when `w` is writable, else into `out`.
+pub fn sgd_step(w: &mut [f32], g: &[f32], lr: f32) {
+    assert_eq!(w.len(), g.len(), "one gradient per weight");
+    // One thread: the update is bound by fetching W and g from the shared cache, and a second
+    // thread's wake-up cost more than its half saved (measured).
+    // `w - g * lr`, rounded as Burn's `tensor - grad.mul_scalar(lr)` rounds it.
+    w.iter_mut().zip(g).for_each(|(w, &g)| *w -= g * lr);
 }
 
 /// Sum over rows of a row-major matrix with `n` columns.
@@ -250,12 +277,22 @@ mod tests {
     }
 
     #[test]
+    fn sgd_step_rounds_as_two_separate_passes_do() {
+        let (mut w, g) = (values(100_000, 1), values(100_000, 2));
+        let want: Vec<f32> = w.iter().zip(&g).map(|(&w, &g)| { let delta = g * 0.1f32; w - delta }).collect();
+        sgd_step(&mut w, &g, 0.1);
+        assert_eq!(w, want);
+    }
+
+    #[test]
     fn blocks_follow_the_pool() {
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         assert_eq!(one.install(|| row_block_len(256, 1 << 30)), 256);
         let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        assert_eq!(two.install(|| row_block_len(256, 1 << 30)), 128);
-        assert_eq!(two.install(|| row_block_len(203, 1 << 30)), 104);
+        // Two blocks where the machine has a helper thread to spare, else one.
+        let (halves, odd) = if two.install(team::width) == 2 { (128, 104) } else { (256, 203) };
+        assert_eq!(two.install(|| row_block_len(256, 1 << 30)), halves);
+        assert_eq!(two.install(|| row_block_len(203, 1 << 30)), odd);
         assert_eq!(two.install(|| row_block_len(256, 1000)), 256);
     }
 }

@@ -11,9 +11,11 @@ use rand_distr::{Distribution, Normal, Uniform};
 use crate::config::{Activation, Init, TrainConfig};
 
 #[cfg(feature = "flex")]
-mod fused;
+pub mod fused;
 #[cfg(feature = "flex")]
 pub mod kernel;
+#[cfg(feature = "flex")]
+mod team;
 use crate::data::{NUM_CLASSES, PIXELS};
 
 /// A mini-batch: images already flattened and scaled to [0, 1].

@@ -4,9 +4,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::SgdConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
 use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
@@ -67,7 +64,7 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
     if start > 0 {
         training = training.checkpoint(start);
     }
-    let optim = sgd(cfg).init();
+    let optim = super::optim::sgd(cfg);
     // Params built from host data start on a plain device; `train()` turns on autodiff tracking.
     let learner = Learner::new(model.train(), optim, ConstantLr::new(cfg.lr));
     let began = Instant::now();
@@ -103,12 +100,6 @@ fn keep_checkpointed_rows(plan: &TrainPlan, rows: &mut Vec<EpochRow>) -> Result<
 }
 
 /// The recipe's SGD: plain by default; PyTorch's momentum (no dampening) and L2 weight decay.
-fn sgd(cfg: &crate::config::TrainConfig) -> SgdConfig {
-    let momentum = (cfg.momentum > 0.0).then(|| MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: false });
-    let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig { penalty: cfg.weight_decay as f32 });
-    SgdConfig::new().with_momentum(momentum).with_weight_decay(decay)
-}
-
 /// Turn an abnormal ending into the error that says what happened and what to do.
 pub fn check_ending(plan: &TrainPlan, ended: &Ended) -> Result<()> {
     let run = plan.run.path().display();
