@@ -62,9 +62,17 @@ impl FusedSgd for Flex {
             kernel::sgd_step(values, &g, lr);
             return w;
         }
+        // Shared (Burn's Learner clones the model for the optimizer step): one pass into new
+        // memory rather than a copy and then the update.
         let shape = w.layout().shape().to_vec();
-        let mut values = contiguous_values(w);
-        kernel::sgd_step(&mut values, &g, lr);
+        let values = match w.as_slice::<f32>() {
+            Some(values) => kernel::sgd_into(values, &g, lr),
+            None => {
+                let mut values = contiguous_values(w);
+                kernel::sgd_step(&mut values, &g, lr);
+                values
+            }
+        };
         tensor(values, shape)
     }
 }

@@ -186,6 +186,12 @@ pub fn sgd_step(w: &mut [f32], g: &[f32], lr: f32) {
     w.iter_mut().zip(g).for_each(|(w, &g)| *w -= g * lr);
 }
 
+/// [`sgd_step`] into a new vector, for a `w` that cannot be written.
+pub fn sgd_into(w: &[f32], g: &[f32], lr: f32) -> Vec<f32> {
+    assert_eq!(w.len(), g.len(), "one gradient per weight");
+    w.iter().zip(g).map(|(&w, &g)| w - g * lr).collect()
+}
+
 /// Sum over rows of a row-major matrix with `n` columns.
 fn column_sums(a: &[f32], n: usize) -> Vec<f32> {
     let mut sums = vec![0.0f32; n];
@@ -280,6 +286,7 @@ mod tests {
     fn sgd_step_rounds_as_two_separate_passes_do() {
         let (mut w, g) = (values(100_000, 1), values(100_000, 2));
         let want: Vec<f32> = w.iter().zip(&g).map(|(&w, &g)| { let delta = g * 0.1f32; w - delta }).collect();
+        assert_eq!(sgd_into(&w, &g, 0.1), want);
         sgd_step(&mut w, &g, 0.1);
         assert_eq!(w, want);
     }
