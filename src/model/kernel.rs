@@ -46,8 +46,9 @@ impl<'a> View<'a> {
     }
 }
 
-/// Below this many multiply-adds a product runs on one thread: splitting costs more than it saves.
-const SPLIT_MIN_MACS: usize = 1 << 21;
+/// Below this many multiply-adds a product runs on one thread: splitting costs more than it saves
+/// (with spinning helpers, even the 256x256x10 products of the output layer gain from a split).
+const SPLIT_MIN_MACS: usize = 1 << 18;
 
 /// Row blocks of `m` rows, one per thread [`team::width`] allows (so a sweep worker's
 /// single-thread pool keeps to its thread), or one block when the product is small.
