@@ -177,6 +177,45 @@ pub fn linear_backward(x: View, w: View, y: Option<&[f32]>, mut dy: Vec<f32>, re
     }
 }
 
+/// Per-row cross-entropy of `logits` (row-major, `classes` wide) against `targets`, and the
+/// softmax probabilities the backward pass needs: `(losses, probabilities)`.
+///
+/// `loss = log(sum(exp(x - max))) + max - x[target]`, Burn's `log_softmax` then `gather`, in
+/// one pass over each row.
+pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    assert_eq!(logits.len(), classes * targets.len(), "one row of logits per target");
+    let mut probs = vec![0.0f32; logits.len()];
+    let losses = logits
+        .chunks_exact(classes)
+        .zip(probs.chunks_exact_mut(classes))
+        .zip(targets)
+        .map(|((row, p), &t)| {
+            assert!(t < classes, "target {t} is not one of the {classes} classes");
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0f32;
+            for (p, &x) in p.iter_mut().zip(row) {
+                *p = (x - max).exp();
+                sum += *p;
+            }
+            p.iter_mut().for_each(|p| *p /= sum);
+            sum.ln() + max - row[t]
+        })
+        .collect();
+    (losses, probs)
+}
+
+/// The gradient of [`cross_entropy`]'s losses with respect to the logits:
+/// `(softmax - one_hot(target)) * dloss` per row.
+pub fn cross_entropy_backward(mut probs: Vec<f32>, classes: usize, targets: &[usize], dloss: &[f32]) -> Vec<f32> {
+    assert_eq!(probs.len(), classes * targets.len(), "one row per target");
+    assert_eq!(dloss.len(), targets.len(), "one gradient per loss");
+    for ((row, &t), &d) in probs.chunks_exact_mut(classes).zip(targets).zip(dloss) {
+        row[t] -= 1.0;
+        row.iter_mut().for_each(|v| *v *= d);
+    }
+    probs
+}
+
 /// Plain SGD, `w - lr * g` element by element, in one pass (Burn's `Sgd` makes two, each with
 /// its own output): in place when `w` is writable, else into `out`.
 pub fn sgd_step(w: &mut [f32], g: &[f32], lr: f32) {
@@ -281,6 +320,29 @@ mod tests {
             Wanted { x: false, w: true, b: false });
         assert!(got.x.is_none() && got.b.is_none());
         assert_eq!(got.w.unwrap().len(), 12);
+    }
+
+    #[test]
+    fn cross_entropy_matches_log_softmax_and_its_gradient() {
+        let logits = [1.0f32, 2.0, 3.0, 0.0, 0.0, 0.0, -50.0, 40.0, 0.5];
+        let targets = [2usize, 0, 1];
+        let (losses, probs) = cross_entropy(&logits, 3, &targets);
+        for (i, row) in logits.chunks(3).enumerate() {
+            let lse = row.iter().map(|&x| (x as f64).exp()).sum::<f64>().ln();
+            assert!((losses[i] as f64 - (lse - row[targets[i]] as f64)).abs() < 1e-5, "row {i}");
+        }
+        let grad = cross_entropy_backward(probs, 3, &targets, &[1.0, 0.5, 2.0]);
+        // Central differences of the loss of row 1 (weight 0.5) against its logits.
+        for j in 0..3 {
+            let mut up = logits;
+            let mut down = logits;
+            up[3 + j] += 1e-2;
+            down[3 + j] -= 1e-2;
+            let numeric = 0.5 * (cross_entropy(&up, 3, &targets).0[1] - cross_entropy(&down, 3, &targets).0[1]) / 2e-2;
+            assert!((grad[3 + j] - numeric).abs() < 1e-3, "logit {j}: {} vs {numeric}", grad[3 + j]);
+        }
+        // A confident right answer has a loss and gradient near zero.
+        assert!(losses[2] < 1e-6 && grad[6..].iter().all(|g| g.abs() < 1e-6));
     }
 
     #[test]

@@ -170,6 +170,15 @@ pub fn apply_activation<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor
 /// Kept per example (not averaged) so the loss metric weighs every image equally, as the book's
 /// "sum of losses / number of images" does, even for the short last batch.
 pub fn cross_entropy_per_example(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    #[cfg(feature = "flex")]
+    if fast_path(&logits) {
+        return fused::cross_entropy(logits, targets);
+    }
+    cross_entropy_ops(logits, targets)
+}
+
+/// [`cross_entropy_per_example`] in Burn's own ops (every backend but flex).
+fn cross_entropy_ops(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     let [b, _] = logits.dims();
     log_softmax(logits, 1)
         .gather(1, targets.reshape([b, 1]))
@@ -275,8 +284,8 @@ mod tests {
         assert_ne!(a, c);
     }
 
-    /// The fused flex layer against Burn's separate ops: same logits, same gradients for every
-    /// weight and bias, with ReLU (fused) and sigmoid (applied after), one and two hidden layers.
+    /// The fused flex layer and loss against Burn's separate ops: same logits and losses, same
+    /// gradients for every weight and bias, with ReLU (fused) and sigmoid (applied after), one and two hidden layers.
     #[cfg(feature = "flex")]
     #[test]
     fn fused_layers_match_burns_ops_forward_and_backward() {
@@ -297,7 +306,11 @@ mod tests {
             let logits = [m.forward(x.clone()), composite(x.clone())];
             let diff = logits[0].clone().sub(logits[1].clone()).abs().max().into_scalar::<f32>();
             assert!(diff < 1e-5, "logits differ by {diff}");
-            let grads = logits.map(|l| cross_entropy_per_example(l, targets.clone()).mean().backward());
+            let [fused, plain] = logits;
+            let losses = [cross_entropy_per_example(fused, targets.clone()), cross_entropy_ops(plain, targets.clone())];
+            let diff = losses[0].clone().sub(losses[1].clone()).abs().max().into_scalar::<f32>();
+            assert!(diff < 1e-5, "losses differ by {diff}");
+            let grads = losses.map(|l| l.mean().backward());
             for layer in &m.layers {
                 let bias = layer.bias.as_ref().unwrap().val();
                 for (fused, plain) in [
@@ -318,9 +331,12 @@ mod tests {
         let d = device();
         let logits = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 0.0, 0.0, 0.0], [2, 3]), &d);
         let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![2i64, 0], [2]), &d);
-        let l: Vec<f32> = cross_entropy_per_example(logits, targets).into_data().try_to_vec::<f32>().unwrap();
         let lse = (1f32.exp() + 2f32.exp() + 3f32.exp()).ln();
-        assert!((l[0] - (lse - 3.0)).abs() < 1e-5);
-        assert!((l[1] - 3f32.ln()).abs() < 1e-5);
+        let fast = cross_entropy_per_example(logits.clone(), targets.clone());
+        for losses in [fast, cross_entropy_ops(logits, targets)] {
+            let l: Vec<f32> = losses.into_data().try_to_vec::<f32>().unwrap();
+            assert!((l[0] - (lse - 3.0)).abs() < 1e-5);
+            assert!((l[1] - 3f32.ln()).abs() < 1e-5);
+        }
     }
 }
