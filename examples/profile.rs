@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::GradientsParams;
 use d2l_mlp::config::TrainConfig;
 use d2l_mlp::data::{DataOptions, Need, epoch_order, make_batch};
 use d2l_mlp::model::Mlp;
@@ -19,7 +19,7 @@ fn main() {
     let device = d2l_mlp::backend::cpu_device();
     let cfg = TrainConfig::default();
     let mut model = Mlp::new(&cfg, &device).fork(&device.clone().autodiff()).train();
-    let mut optim = SgdConfig::new().init();
+    let mut optim = d2l_mlp::train::optim::sgd(&cfg);
     let train = Arc::new(data.train);
     let (mut t_batch, mut t_fwd, mut t_bwd, mut t_opt, mut t_test) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let epochs = 3;
@@ -54,6 +54,8 @@ fn main() {
         t_test += t.elapsed().as_secs_f64();
     }
     let e = epochs as f64;
+    let backend = d2l_mlp::backend::best_cpu().expect("a CPU backend is built in");
+    println!("{}", d2l_mlp::bench::Machine::this(backend).describe());
     println!(
         "per epoch: batch {:.3} s | forward+loss {:.3} s | backward {:.3} s | optimizer {:.3} s | test pass {:.3} s | total {:.3} s",
         t_batch / e, t_fwd / e, t_bwd / e, t_opt / e, t_test / e, (t_batch + t_fwd + t_bwd + t_opt + t_test) / e
