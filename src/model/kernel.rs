@@ -1,5 +1,5 @@
-//! The fused linear layer's CPU arithmetic on plain `f32` slices: `act(x @ w + b)` forward, and
-//! its three gradients backward.
+//! The fused operations' CPU arithmetic on plain `f32` slices: `act(x @ w + b)` forward and its
+//! three gradients backward, the cross-entropy and its gradient, and the SGD step.
 //!
 //! Why not Burn's own ops: on 2 cores, flex's matmul asks `gemm` to parallelise one 256x784x256
 //! product internally, which reaches about 60 % of what two single-threaded products on half the

@@ -1,0 +1,52 @@
+//! Flex's fused operations, added through Burn's backend-extension point: a linear layer with
+//! its ReLU, the cross-entropy, and the plain SGD step, each one operation (with its own
+//! backward pass for autodiff) instead of several. The arithmetic lives in [`super::kernel`].
+//!
+//! One node instead of matmul, add and ReLU (or log-softmax and gather) saves passes over
+//! memory, allocations and autodiff bookkeeping: on the shared-cache VM this was measured on,
+//! every extra pass over a 784x256 matrix cost about 100 us of a 1.9 ms step. Other backends
+//! keep Burn's own ops (`Mlp::forward` chooses with [`available`]).
+
+mod linear;
+mod loss;
+mod sgd;
+
+use burn::backend::DispatchDevice;
+use burn::tensor::{DType, Tensor, TensorData};
+use burn_flex::FlexTensor;
+
+use super::kernel::View;
+
+pub use linear::linear;
+pub use loss::cross_entropy;
+pub use sgd::{sgd_available, sgd_update};
+
+/// Whether [`linear`] and [`cross_entropy`] run on this input: an `f32` tensor on the flex
+/// device (plain or autodiff).
+pub fn available(x: &Tensor<2>) -> bool {
+    x.dtype() == DType::F32 && matches!(x.device().without_autodiff().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// A 2-D `f32` flex tensor as a strided view (flex's layouts are offset + strides; a negative
+/// stride, from a flip, never reaches a linear layer here).
+pub(super) fn view(t: &FlexTensor) -> View<'_> {
+    let layout = t.layout();
+    let (shape, strides) = (layout.shape(), layout.strides());
+    assert!(shape.num_dims() == 2 && strides.iter().all(|&s| s >= 0), "fused linear: a 2-D matrix with non-negative strides");
+    View {
+        data: &t.storage::<f32>()[layout.start_offset()..],
+        rows: shape[0],
+        cols: shape[1],
+        rs: strides[0] as usize,
+        cs: strides[1] as usize,
+    }
+}
+
+/// The values in row-major order, without a copy when the tensor already is that and unshared.
+pub(super) fn contiguous_values(t: FlexTensor) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().expect("the fused operations run on f32 tensors only (see `available`)")
+}
+
+pub(super) fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
