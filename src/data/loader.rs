@@ -43,9 +43,10 @@ struct HostBatch {
 
 impl HostBatch {
     fn new(split: &Split, indices: &[usize]) -> Self {
-        let mut pixels = vec![0.0f32; indices.len() * PIXELS];
+        // Not zeroed first: every value is written below (zeroing was a third of a pass more).
+        let mut pixels = Vec::with_capacity(indices.len() * PIXELS);
         // Slice to slice, so the conversion compiles to vector instructions.
-        for (k, (row, &i)) in pixels.chunks_exact_mut(PIXELS).zip(indices).enumerate() {
+        for (k, (row, &i)) in pixels.spare_capacity_mut().chunks_exact_mut(PIXELS).zip(indices).enumerate() {
             // Shuffled images are scattered over 47 MB and each began with a wait on main memory
             // (three quarters of this loop's time): ask for the one four ahead early. It runs
             // beside training, so on 2 cores its time is taken from the products (230 -> 160 us).
@@ -53,9 +54,12 @@ impl HostBatch {
                 prefetch(split.image(ahead));
             }
             for (dst, &p) in row.iter_mut().zip(split.image(i)) {
-                *dst = p as f32 * (1.0 / 255.0);
+                dst.write(p as f32 * (1.0 / 255.0));
             }
         }
+        // SAFETY: the loop wrote every row in full: one per index, and `Split::image` is always
+        // `PIXELS` long.
+        unsafe { pixels.set_len(indices.len() * PIXELS) };
         let labels = indices.iter().map(|&i| split.labels[i] as i64).collect();
         HostBatch { pixels, labels }
     }

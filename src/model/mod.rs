@@ -9,6 +9,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal, Uniform};
 
 use crate::config::{Activation, Init, TrainConfig};
+use crate::data::{NUM_CLASSES, PIXELS};
 
 #[cfg(feature = "flex")]
 pub mod fused;
@@ -16,7 +17,6 @@ pub mod fused;
 pub mod kernel;
 #[cfg(feature = "flex")]
 mod team;
-use crate::data::{NUM_CLASSES, PIXELS};
 
 /// A mini-batch: images already flattened and scaled to [0, 1].
 #[derive(Clone, Debug)]

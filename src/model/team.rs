@@ -7,7 +7,7 @@
 //! any other runnable thread) for a couple of milliseconds before they sleep, as OpenMP's
 //! workers do behind PyTorch, so back-to-back products find them awake.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -17,14 +17,16 @@ const SPIN: Duration = Duration::from_millis(2);
 
 const IDLE: u8 = 0;
 const READY: u8 = 1;
-const DONE: u8 = 2;
+const RUNNING: u8 = 2;
+const DONE: u8 = 3;
 
-/// The job a helper runs: `block(index)`. The pointer borrows the caller's closure, which
-/// [`run`] keeps alive until every helper has reported `DONE`.
+/// The job a helper runs: the blocks it claims from `next`. The pointers borrow the caller's
+/// closure and counter, which [`run`] keeps alive until every helper has reported `DONE`.
 #[derive(Clone, Copy)]
 struct Job {
     block: *const (dyn Fn(usize) + Sync),
-    index: usize,
+    next: *const AtomicUsize,
+    blocks: usize,
 }
 
 // SAFETY: the closure behind the pointer is `Sync`, and `run` outlives every use of it.
@@ -72,9 +74,9 @@ fn helper(slot: &'static Slot) {
         wait_for_work(slot);
         let job = slot.job.lock().map(|j| *j).unwrap_or(None);
         if let Some(job) = job {
-            // SAFETY: `run` set this job and waits for `DONE` before its closure goes away.
-            let block = unsafe { &*job.block };
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block(job.index))).is_err() {
+            // SAFETY: `run` set this job and waits for `DONE` before its closure and counter go away.
+            let (block, next) = unsafe { (&*job.block, &*job.next) };
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| claim(next, job.blocks, block))).is_err() {
                 slot.panicked.store(true, SeqCst);
             }
         }
@@ -82,9 +84,10 @@ fn helper(slot: &'static Slot) {
     }
 }
 
+/// Wait until a job is ready and take it (READY -> RUNNING; the caller may have taken it back).
 fn wait_for_work(slot: &Slot) {
     let began = Instant::now();
-    while slot.state.load(SeqCst) != READY {
+    while slot.state.compare_exchange(READY, RUNNING, SeqCst, SeqCst).is_err() {
         if began.elapsed() < SPIN {
             std::hint::spin_loop();
             thread::yield_now();
@@ -106,8 +109,21 @@ pub fn width() -> usize {
     rayon::current_num_threads().clamp(1, team().slots.len() + 1)
 }
 
-/// `block(i)` for every `i` in `0..blocks`: block 0 on this thread, the others on helpers when
-/// they are free (else here too). Returns when all are done; a panic in a block is re-raised.
+/// Run blocks claimed from `next` until all `blocks` are taken.
+fn claim(next: &AtomicUsize, blocks: usize, block: &(dyn Fn(usize) + Sync)) {
+    loop {
+        let i = next.fetch_add(1, SeqCst);
+        if i >= blocks {
+            return;
+        }
+        block(i);
+    }
+}
+
+/// `block(i)` for every `i` in `0..blocks`, each exactly once, on this thread and the helpers
+/// (when they are free). Blocks are claimed one at a time, so a thread that the machine holds
+/// up (another process, the batch thread) takes fewer of them instead of making the others
+/// wait. Returns when all are done; a panic in a block is re-raised.
 pub fn run(blocks: usize, block: &(dyn Fn(usize) + Sync)) {
     let team = team();
     let guard = if blocks > 1 { team.busy.try_lock().ok() } else { None };
@@ -118,9 +134,10 @@ pub fn run(blocks: usize, block: &(dyn Fn(usize) + Sync)) {
     // SAFETY (lifetime erasure): every helper given this pointer reports DONE below, before
     // `block` can go out of scope; the pointer is never used after that.
     let erased: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(block) };
+    let next = AtomicUsize::new(0);
     let helpers = &team.slots[..(blocks - 1).min(team.slots.len())];
-    for (i, slot) in helpers.iter().enumerate() {
-        *slot.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(Job { block: erased, index: i + 1 });
+    for slot in helpers {
+        *slot.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(Job { block: erased, next: &next, blocks });
         slot.state.store(READY, SeqCst);
         if slot.sleeping.load(SeqCst) {
             if let Some(t) = slot.thread.get() {
@@ -129,12 +146,14 @@ pub fn run(blocks: usize, block: &(dyn Fn(usize) + Sync)) {
         }
     }
     // The helpers must be done with `block` before this function returns, even by a panic.
-    let own = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        block(0);
-        (helpers.len() + 1..blocks).for_each(block);
-    }));
+    let own = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| claim(&next, blocks, block)));
     let mut panicked = false;
     for slot in helpers {
+        // A helper that has not started yet (asleep, or not scheduled) is not waited for: all
+        // blocks are done, so its job is taken back.
+        if slot.state.compare_exchange(READY, IDLE, SeqCst, SeqCst).is_ok() {
+            continue;
+        }
         while slot.state.load(SeqCst) != DONE {
             std::hint::spin_loop();
             thread::yield_now();

@@ -9,7 +9,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
 use burn_flex::FlexTensor;
 
-use super::{contiguous_values, tensor, view};
+use super::{contiguous_values, rows_of, tensor, view};
 use crate::model::kernel::{self, LinearGrads, Wanted};
 
 #[backend_extension(Flex, Autodiff)]
@@ -65,7 +65,8 @@ impl Backward<Flex, 3> for LinearStep {
         let LinearState { x, w, y } = ops.state;
         let wanted = Wanted { x: px.is_some(), w: pw.is_some(), b: pb.is_some() };
         let (xv, wv) = (view(&x), view(&w));
-        let y = y.map(contiguous_values);
+        // The output is still shared (the next layer holds it as its input): read it in place.
+        let y = y.as_ref().map(|y| rows_of(view(y)));
         let LinearGrads { x: dx, w: dw, b: db } =
             kernel::linear_backward(xv, wv, y.as_deref(), contiguous_values(dy), y.is_some(), wanted);
         let grads_of = [(px, dx, vec![xv.rows, xv.cols]), (pw, dw, vec![wv.rows, wv.cols]), (pb, db, vec![wv.cols])];

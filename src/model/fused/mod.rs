@@ -47,6 +47,16 @@ pub(super) fn contiguous_values(t: FlexTensor) -> Vec<f32> {
     t.into_data().try_into_vec::<f32>().expect("the fused operations run on f32 tensors only (see `available`)")
 }
 
+/// A view's values in row-major order: borrowed when it already is that layout, else copied.
+pub(super) fn rows_of(v: View<'_>) -> std::borrow::Cow<'_, [f32]> {
+    let n = v.rows * v.cols;
+    if v.cs == 1 && (v.rs == v.cols || v.rows <= 1) {
+        std::borrow::Cow::Borrowed(&v.data[..n])
+    } else {
+        std::borrow::Cow::Owned((0..v.rows).flat_map(|r| (0..v.cols).map(move |c| v.data[r * v.rs + c * v.cs])).collect())
+    }
+}
+
 pub(super) fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
