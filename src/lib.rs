@@ -17,6 +17,7 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod sweep;
+pub mod team;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -9,7 +9,7 @@
 
 use gemm::Parallelism;
 
-use super::team;
+use crate::team;
 
 /// A matrix in a slice: element `(r, c)` is `data[r * rs + c * cs]`, strides non-negative.
 #[derive(Clone, Copy, Debug)]

@@ -15,8 +15,6 @@ use crate::data::{NUM_CLASSES, PIXELS};
 pub mod fused;
 #[cfg(feature = "flex")]
 pub mod kernel;
-#[cfg(feature = "flex")]
-mod team;
 
 /// A mini-batch: images already flattened and scaled to [0, 1].
 #[derive(Clone, Debug)]

@@ -1,4 +1,5 @@
-//! A small team of helper threads that split one product's blocks with the calling thread.
+//! A small team of helper threads that split one piece of work (a matrix product, an SGD step,
+//! a batch of images) into blocks with the calling thread.
 //!
 //! Why not rayon, which the rest of the program uses: a training step runs a parallel product
 //! every few hundred microseconds, and between them rayon's idle workers go to sleep at once.
