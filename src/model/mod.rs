@@ -125,6 +125,18 @@ fn fast_path(_: &Tensor<2>) -> bool {
     false
 }
 
+/// Whether training on `device` runs the fused flex kernels, whose products split across every
+/// core with the helper team ([`crate::team`]).
+#[cfg(feature = "flex")]
+pub fn fused_on(device: &Device) -> bool {
+    fused::on_flex(device)
+}
+
+#[cfg(not(feature = "flex"))]
+pub fn fused_on(_: &Device) -> bool {
+    false
+}
+
 /// `layer(x)`, then ReLU when `relu`: one fused operation on the fast path, Burn's ops otherwise
 /// (the same arithmetic up to floating-point order).
 fn linear_act(layer: &Linear, x: Tensor<2>, relu: bool, fast: bool) -> Tensor<2> {

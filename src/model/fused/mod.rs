@@ -12,7 +12,7 @@ mod loss;
 mod sgd;
 
 use burn::backend::DispatchDevice;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use burn_flex::FlexTensor;
 
 use super::kernel::View;
@@ -24,7 +24,12 @@ pub use sgd::{sgd_available, sgd_update};
 /// Whether [`linear`] and [`cross_entropy`] run on this input: an `f32` tensor on the flex
 /// device (plain or autodiff).
 pub fn available(x: &Tensor<2>) -> bool {
-    x.dtype() == DType::F32 && matches!(x.device().without_autodiff().as_dispatch(), DispatchDevice::Flex(_))
+    x.dtype() == DType::F32 && on_flex(&x.device())
+}
+
+/// Whether `device` is the flex device (plain or autodiff).
+pub fn on_flex(device: &Device) -> bool {
+    matches!(device.clone().without_autodiff().as_dispatch(), DispatchDevice::Flex(_))
 }
 
 /// A 2-D `f32` flex tensor as a strided view (flex's layouts are offset + strides; a negative
