@@ -21,6 +21,7 @@ pub fn sgd(cfg: &TrainConfig) -> ModuleOptimizer {
 pub struct RecipeSgd {
     burn: Sgd,
     /// No momentum and no weight decay: the step is `w - lr * g` and keeps no state.
+    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
     plain: bool,
 }
 
