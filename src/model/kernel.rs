@@ -180,23 +180,22 @@ pub fn linear_backward(x: View, w: View, y: Option<&[f32]>, mut dy: Vec<f32>, re
 /// Per-row cross-entropy of `logits` (row-major, `classes` wide) against `targets`, and the
 /// softmax probabilities the backward pass needs: `(losses, probabilities)`.
 ///
-/// `loss = log(sum(exp(x - max))) + max - x[target]`, Burn's `log_softmax` then `gather`, in
-/// one pass over each row.
+/// `loss = log(sum(exp(x - max))) + max - x[target]`, Burn's `log_softmax` then `gather`: the
+/// row maxima, then the shifted exponentials of the whole batch in one pass, then each row's
+/// sum, normalisation and loss.
 pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(logits.len(), classes * targets.len(), "one row of logits per target");
-    let mut probs = vec![0.0f32; logits.len()];
-    let losses = logits
-        .chunks_exact(classes)
-        .zip(probs.chunks_exact_mut(classes))
-        .zip(targets)
-        .map(|((row, p), &t)| {
+    assert!(classes > 0, "at least one class");
+    let maxes: Vec<f32> = logits.chunks_exact(classes).map(|row| row.iter().copied().fold(f32::NEG_INFINITY, f32::max)).collect();
+    let mut probs: Vec<f32> = logits.chunks_exact(classes).zip(&maxes).flat_map(|(row, &max)| row.iter().map(move |&x| x - max)).collect();
+    probs.iter_mut().for_each(|v| *v = v.exp());
+    let losses = probs
+        .chunks_exact_mut(classes)
+        .zip(logits.chunks_exact(classes))
+        .zip(maxes.iter().zip(targets))
+        .map(|((p, row), (&max, &t))| {
             assert!(t < classes, "target {t} is not one of the {classes} classes");
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0f32;
-            for (p, &x) in p.iter_mut().zip(row) {
-                *p = (x - max).exp();
-                sum += *p;
-            }
+            let sum: f32 = p.iter().sum();
             p.iter_mut().for_each(|p| *p /= sum);
             sum.ln() + max - row[t]
         })

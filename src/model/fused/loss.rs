@@ -10,7 +10,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Int, Tensor};
 use burn_flex::FlexTensor;
 
-use super::{contiguous_values, tensor};
+use super::{contiguous_values, rows_of, tensor, view};
 use crate::model::kernel;
 
 #[backend_extension(Flex, Autodiff)]
@@ -70,8 +70,12 @@ impl Backward<Flex, 1> for CrossEntropyStep {
 
 fn cross_entropy_forward(logits: &FlexTensor, targets: FlexTensor) -> (FlexTensor, CrossEntropyState) {
     let classes = logits.layout().shape()[1];
-    let values = contiguous_values(logits.clone());
-    let targets: Vec<usize> = targets.into_data().iter::<i64>().map(|t| usize::try_from(t).unwrap_or(usize::MAX)).collect();
+    // Read in place: the logits are shared (the step's output keeps them for the metrics).
+    let values = rows_of(view(logits));
+    let targets: Vec<usize> = match targets.as_slice::<i64>() {
+        Some(t) => t.iter().map(|&t| usize::try_from(t).unwrap_or(usize::MAX)).collect(),
+        None => targets.into_data().iter::<i64>().map(|t| usize::try_from(t).unwrap_or(usize::MAX)).collect(),
+    };
     let (losses, probs) = kernel::cross_entropy(&values, classes, &targets);
     let rows = targets.len();
     (tensor(losses, vec![rows]), CrossEntropyState { probs, classes, targets })
