@@ -4,8 +4,9 @@
 //! at the seed when a run resumes, so a resumed run would see other orders than an uninterrupted
 //! one. Here the order of epoch `k` is a pure function of `(seed, k)`, which makes
 //! "4 epochs + resume to 10" identical to "10 epochs". Batches are cut from the raw bytes
-//! without per-image allocations, one batch ahead on a helper thread (host memory only: tensors
-//! are made on the caller's thread, so a GPU backend sees one stream).
+//! without per-image allocations: on flex by the training thread and the kernel team when asked
+//! for, elsewhere one batch ahead on a thread of their own (host memory only: tensors are made
+//! on the caller's thread, so a GPU backend sees one stream).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -170,8 +171,9 @@ struct BatchIter {
 
 /// Where an epoch's batches come from.
 enum Source {
-    /// Built ahead on a thread of their own, while the device computes (a GPU backend, and
-    /// ndarray, whose products leave cores idle between them).
+    /// Built ahead on a thread of their own, while the device computes: a GPU backend, and
+    /// ndarray, whose products run on rayon rather than on the team (unchanged there, and not
+    /// measured against building in place).
     Ahead(Receiver<HostBatch>),
     /// Built when asked for, by this thread and the kernel team (flex). There the products
     /// already keep every core busy: a batch thread beside them took its time from them and
