@@ -104,6 +104,27 @@ fn wait_for_work(slot: &Slot) {
     }
 }
 
+/// The base of a buffer that the blocks of one [`run`] fill, each its own disjoint part (a
+/// product's rows, an SGD chunk, a batch's images).
+#[derive(Clone, Copy)]
+pub struct Disjoint<T>(*mut T);
+
+// SAFETY: blocks write disjoint ranges, and `run` returns only when all of them are done.
+unsafe impl<T> Sync for Disjoint<T> {}
+
+impl<T> Disjoint<T> {
+    pub fn new(base: *mut T) -> Self {
+        Self(base)
+    }
+
+    /// # Safety
+    /// `offset` must be inside the allocation, and the caller's block alone may write there.
+    pub unsafe fn at(self, offset: usize) -> *mut T {
+        // SAFETY: the caller's promise.
+        unsafe { self.0.add(offset) }
+    }
+}
+
 /// How many blocks [`run`] can run at once from this thread: the current rayon pool's size
 /// (a sweep worker's pool of one keeps to its thread), at most one more than the helpers.
 pub fn width() -> usize {

@@ -61,22 +61,33 @@ fn row_block_len(m: usize, macs: usize) -> usize {
     m.div_ceil(threads).div_ceil(8) * 8
 }
 
-/// `dst[rows, n] (row-major) = (if accumulate { dst } else { 0 }) + a @ b`, one thread.
+/// How a product's output is laid out in memory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    RowMajor,
+    ColumnMajor,
+}
+
+/// `dst[m, n] = (if accumulate { dst } else { 0 }) + a @ b`, one thread, `dst` in `layout`.
 ///
 /// # Safety
 /// `dst` must be valid for `a.rows * b.cols` writes (and reads when `accumulate`).
-unsafe fn gemm_into(dst: *mut f32, a: View, b: View, accumulate: bool) {
+unsafe fn gemm_into(dst: *mut f32, layout: Layout, a: View, b: View, accumulate: bool) {
     assert_eq!(a.cols, b.rows, "inner dimensions");
     assert!(a.extent() <= a.data.len() && b.extent() <= b.data.len(), "view outside its slice");
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {
         return;
     }
+    let (dst_cs, dst_rs) = match layout {
+        Layout::RowMajor => (1, n as isize),
+        Layout::ColumnMajor => (m as isize, 1),
+    };
     // SAFETY: the views were checked to lie in their slices; `dst` is the caller's promise.
     unsafe {
         gemm::gemm(
             m, n, k,
-            dst, 1, n as isize, accumulate,
+            dst, dst_cs, dst_rs, accumulate,
             a.data.as_ptr(), a.cs as isize, a.rs as isize,
             b.data.as_ptr(), b.cs as isize, b.rs as isize,
             1.0f32, 1.0f32, false, false, false,
@@ -94,7 +105,7 @@ fn product(a: View, b: View, init: Option<&[f32]>, finish: impl Fn(&mut [f32]) +
     }
     let mut out: Vec<f32> = Vec::with_capacity(m * n);
     let block = row_block_len(m, m * n * a.cols);
-    let base = OutPtr(out.as_mut_ptr());
+    let base = team::Disjoint::new(out.as_mut_ptr());
     team::run(m.div_ceil(block), &|i| {
         let (r0, rows) = (i * block, block.min(m - i * block));
         // SAFETY: blocks are disjoint row ranges inside the vector's capacity of `m * n`.
@@ -107,29 +118,13 @@ fn product(a: View, b: View, init: Option<&[f32]>, finish: impl Fn(&mut [f32]) +
         }
         // SAFETY: the block's `rows * n` slots are in the capacity and gemm writes them all (or
         // reads back what `init` wrote first).
-        unsafe { gemm_into(dst, a.row_block(r0, rows), b, init.is_some()) };
+        unsafe { gemm_into(dst, Layout::RowMajor, a.row_block(r0, rows), b, init.is_some()) };
         // SAFETY: every slot of the block was written just above.
         finish(unsafe { std::slice::from_raw_parts_mut(dst, rows * n) });
     });
     // SAFETY: the blocks cover all `m * n` slots and each was fully written.
     unsafe { out.set_len(m * n) };
     out
-}
-
-/// The output's base pointer, shared by the blocks (each writes only its own rows).
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-
-// SAFETY: blocks write disjoint ranges, and `product` waits for all of them.
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    /// # Safety
-    /// `offset` must be inside the allocation.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: the caller's promise.
-        unsafe { self.0.add(offset) }
-    }
 }
 
 /// `act(x @ w + b)` as a row-major `[x.rows, w.cols]` matrix; `act` is ReLU or the identity.
@@ -189,20 +184,9 @@ fn weight_gradient(x: View, g: View) -> Vec<f32> {
         return product(x.t(), g, None, |_| {});
     }
     let mut columns: Vec<f32> = Vec::with_capacity(rows * cols);
-    let (a, b) = (x.t(), g);
-    assert_eq!(a.cols, b.rows, "inner dimensions");
-    assert!(a.extent() <= a.data.len() && b.extent() <= b.data.len(), "view outside its slice");
-    // SAFETY: the views were checked to lie in their slices; `columns` has room for the
-    // `rows * cols` values gemm writes (column-major: column stride `rows`, row stride 1).
+    // SAFETY: `columns` has room for the `rows * cols` values the product writes, all of them.
     unsafe {
-        gemm::gemm(
-            rows, cols, a.cols,
-            columns.as_mut_ptr(), rows as isize, 1, false,
-            a.data.as_ptr(), a.cs as isize, a.rs as isize,
-            b.data.as_ptr(), b.cs as isize, b.rs as isize,
-            1.0f32, 1.0f32, false, false, false,
-            Parallelism::None,
-        );
+        gemm_into(columns.as_mut_ptr(), Layout::ColumnMajor, x.t(), g, false);
         columns.set_len(rows * cols);
     }
     (0..rows).flat_map(|r| columns[r..].iter().step_by(rows).copied()).collect()
@@ -253,11 +237,8 @@ pub fn cross_entropy_backward(mut probs: Vec<f32>, classes: usize, targets: &[us
 /// its own output): in place when `w` is writable, else into `out`.
 pub fn sgd_step(w: &mut [f32], g: &[f32], lr: f32) {
     assert_eq!(w.len(), g.len(), "one gradient per weight");
-    let n = w.len();
-    let base = OutPtr(w.as_mut_ptr());
-    let chunk = sgd_chunk(n);
-    team::run(n.div_ceil(chunk), &|i| {
-        let (lo, hi) = (i * chunk, ((i + 1) * chunk).min(n));
+    let base = team::Disjoint::new(w.as_mut_ptr());
+    in_chunks(w.len(), |lo, hi| {
         // SAFETY: chunks are disjoint ranges of `w`, which outlives the run.
         let w = unsafe { std::slice::from_raw_parts_mut(base.at(lo), hi - lo) };
         // `w - g * lr`, rounded as Burn's `tensor - grad.mul_scalar(lr)` rounds it.
@@ -270,10 +251,8 @@ pub fn sgd_into(w: &[f32], g: &[f32], lr: f32) -> Vec<f32> {
     assert_eq!(w.len(), g.len(), "one gradient per weight");
     let n = w.len();
     let mut out: Vec<f32> = Vec::with_capacity(n);
-    let base = OutPtr(out.as_mut_ptr());
-    let chunk = sgd_chunk(n);
-    team::run(n.div_ceil(chunk), &|i| {
-        let (lo, hi) = (i * chunk, ((i + 1) * chunk).min(n));
+    let base = team::Disjoint::new(out.as_mut_ptr());
+    in_chunks(n, |lo, hi| {
         // SAFETY: chunks are disjoint ranges inside the capacity of `n`; nothing reads them yet.
         let dst = unsafe { std::slice::from_raw_parts_mut(base.at(lo).cast::<std::mem::MaybeUninit<f32>>(), hi - lo) };
         for ((d, &w), &g) in dst.iter_mut().zip(&w[lo..hi]).zip(&g[lo..hi]) {
@@ -285,14 +264,15 @@ pub fn sgd_into(w: &[f32], g: &[f32], lr: f32) -> Vec<f32> {
     out
 }
 
-/// The step is bound by memory traffic, not arithmetic: a large matrix is split between the
-/// threads, so that each core fetches its own part. This halved the step of
-/// the 784x256 weight here (about 105 -> 53 us in the training loop), and each core usually gets
-/// the part of the gradient that its half of the product just wrote. A small one stays on this
-/// thread.
-fn sgd_chunk(n: usize) -> usize {
+/// `pass(lo, hi)` over `0..n` in chunks, for the SGD step. The step is bound by memory traffic,
+/// not arithmetic: a large matrix is split between the threads, so that each core fetches its own
+/// part. This halved the step of the 784x256 weight here (about 105 -> 53 us in the training
+/// loop), and each core usually gets the part of the gradient that its half of the product just
+/// wrote. A small one stays on this thread.
+fn in_chunks(n: usize, pass: impl Fn(usize, usize) + Sync) {
     let threads = team::width();
-    if n < 1 << 16 || threads == 1 { n.max(1) } else { n.div_ceil(threads).div_ceil(16) * 16 }
+    let chunk = if n < 1 << 16 || threads == 1 { n.max(1) } else { n.div_ceil(threads).div_ceil(16) * 16 };
+    team::run(n.div_ceil(chunk), &|i| pass(i * chunk, ((i + 1) * chunk).min(n)));
 }
 
 /// Sum over rows of a row-major matrix with `n` columns.

@@ -72,9 +72,11 @@ fn cross_entropy_forward(logits: &FlexTensor, targets: FlexTensor) -> (FlexTenso
     let classes = logits.layout().shape()[1];
     // Read in place: the logits are shared (the step's output keeps them for the metrics).
     let values = rows_of(view(logits));
+    // A negative target becomes an index out of range, which the kernel rejects.
+    let index = |t: i64| usize::try_from(t).unwrap_or(usize::MAX);
     let targets: Vec<usize> = match targets.as_slice::<i64>() {
-        Some(t) => t.iter().map(|&t| usize::try_from(t).unwrap_or(usize::MAX)).collect(),
-        None => targets.into_data().iter::<i64>().map(|t| usize::try_from(t).unwrap_or(usize::MAX)).collect(),
+        Some(t) => t.iter().map(|&t| index(t)).collect(),
+        None => targets.into_data().iter::<i64>().map(index).collect(),
     };
     let (losses, probs) = kernel::cross_entropy(&values, classes, &targets);
     let rows = targets.len();
