@@ -4,15 +4,17 @@ use burn::module::{Module, Param};
 use burn::nn::{DropoutConfig, Linear};
 use burn::tensor::activation::{log_softmax, relu, sigmoid, tanh};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal, Uniform};
 
 use crate::config::{Activation, Init, TrainConfig};
 use crate::data::{NUM_CLASSES, PIXELS};
+use output::StepOutput;
 
 #[cfg(feature = "flex")]
 pub mod fused;
+pub mod output;
 #[cfg(feature = "flex")]
 pub mod kernel;
 
@@ -198,23 +200,25 @@ fn cross_entropy_ops(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 
 impl TrainStep for Mlp {
     type Input = Batch;
-    type Output = ClassificationOutput;
+    type Output = StepOutput;
 
-    fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
+    fn step(&self, batch: Batch) -> TrainOutput<StepOutput> {
         let (logits, losses) = self.forward_loss(&batch);
         // Mean over the batch, as the recipe's `CrossEntropyLoss(reduction='mean')`.
         let grads = losses.clone().mean().backward();
-        TrainOutput::new(self, grads, ClassificationOutput::new(losses, logits, batch.targets))
+        let host = fused_on(&logits.device());
+        TrainOutput::new(self, grads, StepOutput::new(losses, logits, batch.targets, host))
     }
 }
 
 impl InferenceStep for Mlp {
     type Input = Batch;
-    type Output = ClassificationOutput;
+    type Output = StepOutput;
 
-    fn step(&self, batch: Batch) -> ClassificationOutput {
+    fn step(&self, batch: Batch) -> StepOutput {
         let (logits, losses) = self.forward_loss(&batch);
-        ClassificationOutput::new(losses, logits, batch.targets)
+        let host = fused_on(&logits.device());
+        StepOutput::new(losses, logits, batch.targets, host)
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::tensor::Device;
-use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::metric::LossMetric;
 use burn::train::renderer::MetricsRenderer;
 use burn::train::{Learner, SupervisedTraining};
 
@@ -16,6 +16,7 @@ use super::{RunControl, TrainData, TrainPlan};
 use crate::data::loader::BatchLoader;
 use crate::error::{Error, Result};
 use crate::model::Mlp;
+use crate::model::output::AccuracyMetric;
 use crate::run::checkpoint::{self, AtomicFileCheckpointer, Retention};
 use crate::run::metrics::EpochRow;
 
