@@ -189,6 +189,17 @@ pub fn cross_entropy_per_example(logits: Tensor<2>, targets: Tensor<1, Int>) -> 
     cross_entropy_ops(logits, targets)
 }
 
+/// `[1]`: how many rows of `logits` have their largest value (the first, on ties) at the target,
+/// as Burn's accuracy metric counts them.
+pub fn count_correct_tensor(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1, Int> {
+    #[cfg(feature = "flex")]
+    if fast_path(&logits) {
+        return fused::count_correct_tensor(logits, targets);
+    }
+    let [b, _] = logits.dims();
+    logits.argmax(1).reshape([b]).equal(targets).int().sum()
+}
+
 /// [`cross_entropy_per_example`] in Burn's own ops (every backend but flex).
 fn cross_entropy_ops(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     let [b, _] = logits.dims();
@@ -206,8 +217,7 @@ impl TrainStep for Mlp {
         let (logits, losses) = self.forward_loss(&batch);
         // Mean over the batch, as the recipe's `CrossEntropyLoss(reduction='mean')`.
         let grads = losses.clone().mean().backward();
-        let host = fused_on(&logits.device());
-        TrainOutput::new(self, grads, StepOutput::new(losses, logits, batch.targets, host))
+        TrainOutput::new(self, grads, StepOutput::new(losses, logits, batch.targets))
     }
 }
 
@@ -217,8 +227,7 @@ impl InferenceStep for Mlp {
 
     fn step(&self, batch: Batch) -> StepOutput {
         let (logits, losses) = self.forward_loss(&batch);
-        let host = fused_on(&logits.device());
-        StepOutput::new(losses, logits, batch.targets, host)
+        StepOutput::new(losses, logits, batch.targets)
     }
 }
 
