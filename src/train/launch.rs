@@ -11,6 +11,7 @@ use burn::train::renderer::MetricsRenderer;
 use burn::train::{Learner, SupervisedTraining};
 
 use super::capture::Capture;
+use super::logfiles::{LogError, MetricLogFiles};
 use super::recorder::{Divergence, EXPLODED_LOSS, Recorder};
 use super::{RunControl, TrainData, TrainPlan};
 use crate::data::loader::BatchLoader;
@@ -47,9 +48,11 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
     });
     let capture = Capture::new(recorder.clone(), control.observer, inner, interrupter.clone());
 
+    let log_error = LogError::default();
     let ckpt = plan.run.checkpoint_dir();
     let mut training = SupervisedTraining::new(plan.run.path(), train, test)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .with_metric_logger(MetricLogFiles::new(plan.run.path(), log_error.clone()))
         .with_custom_checkpointers(
             AtomicFileCheckpointer::new(&ckpt, checkpoint::MODEL),
             AtomicFileCheckpointer::new(&ckpt, checkpoint::OPTIM),
@@ -83,7 +86,7 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
         seconds,
         split_seconds: std::mem::take(&mut rec.split_seconds),
         diverged: rec.diverged,
-        write_error: rec.write_error.take(),
+        write_error: rec.write_error.take().or_else(|| log_error.lock().ok()?.take()),
         failed: result.error.map(|e| e.to_string().lines().next().unwrap_or("").to_string()),
         interrupted: result.interrupted.is_some(),
     })

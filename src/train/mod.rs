@@ -4,6 +4,7 @@
 
 mod capture;
 mod launch;
+mod logfiles;
 pub mod optim;
 pub mod plan;
 pub mod recorder;

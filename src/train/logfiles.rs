@@ -1,0 +1,195 @@
+//! Burn's per-step metric logs (`train/epoch-N/Loss.log`, `valid/epoch-N/Accuracy.log`, ...),
+//! in the files and format of Burn's `FileMetricLogger`, written buffered on the event store's
+//! own thread.
+//!
+//! Burn's logger starts a thread per metric, split and epoch, and writes every step's line to
+//! its file unbuffered: on 2 cores that was two more threads to wake and four `write` calls per
+//! step, each taking the core from the step's products (a step about 6 % faster without them,
+//! 8 alternated runs). Here each file is a `BufWriter`, flushed when its split ends. A write
+//! error does not panic: the first one is kept and reported after the run.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use burn::train::logger::MetricLogger;
+use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
+use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
+
+use crate::error::Error;
+
+/// The first error writing the logs, shared with the caller.
+pub type LogError = Arc<Mutex<Option<Error>>>;
+
+pub struct MetricLogFiles {
+    dir: PathBuf,
+    names: HashMap<MetricId, String>,
+    /// Open files by path; all of one split and epoch at a time.
+    open: HashMap<PathBuf, BufWriter<File>>,
+    current: Option<(String, usize)>,
+    error: LogError,
+}
+
+impl MetricLogFiles {
+    /// Logs under `dir` (the run folder); the first write error goes to `error`.
+    pub fn new(dir: &Path, error: LogError) -> Self {
+        Self { dir: dir.to_path_buf(), names: HashMap::new(), open: HashMap::new(), current: None, error }
+    }
+
+    /// `<dir>/<split>/epoch-<epoch>/<name>.log`, spaces in the name as `_` (as Burn names them).
+    fn path(&self, name: &str, epoch: usize, split: &Split) -> PathBuf {
+        let split_dir = match split {
+            Split::Test(Some(tag)) => format!("test/{}", tag.trim().replace(' ', "-").to_lowercase()),
+            other => other.to_string(),
+        };
+        self.dir.join(split_dir).join(format!("epoch-{epoch}")).join(format!("{}.log", name.replace(' ', "_")))
+    }
+
+    fn write_line(&mut self, path: PathBuf, line: &str) {
+        if self.failed() {
+            return;
+        }
+        let result = match self.open.get_mut(&path) {
+            Some(file) => writeln!(file, "{line}"),
+            None => create(&path).and_then(|mut file| {
+                writeln!(file, "{line}")?;
+                self.open.insert(path.clone(), file);
+                Ok(())
+            }),
+        };
+        if let Err(e) = result {
+            self.fail(&path, e);
+        }
+    }
+
+    /// Flush and close every open file.
+    fn close_all(&mut self) {
+        for (path, mut file) in std::mem::take(&mut self.open) {
+            if let Err(e) = file.flush() {
+                self.fail(&path, e);
+            }
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.error.lock().map(|e| e.is_some()).unwrap_or(true)
+    }
+
+    fn fail(&self, path: &Path, e: std::io::Error) {
+        if let Ok(mut slot) = self.error.lock() {
+            slot.get_or_insert_with(|| Error::io("cannot write the metric log", path, e));
+        }
+    }
+}
+
+/// A new, empty log file (an earlier run's file of the same epoch is replaced, as Burn does).
+fn create(path: &Path) -> std::io::Result<BufWriter<File>> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    Ok(BufWriter::new(File::create(path)?))
+}
+
+impl MetricLogger for MetricLogFiles {
+    fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
+        let now = (split.to_string(), epoch);
+        if self.current.as_ref() != Some(&now) {
+            self.close_all();
+            self.current = Some(now);
+        }
+        let entries = update.entries.iter().chain(update.entries_numeric.iter().map(|n| &n.entry));
+        let lines: Vec<(PathBuf, String)> = entries
+            .filter(|entry| !entry.serialized_entry.is_not_available())
+            .filter_map(|entry| {
+                let name = self.names.get(&entry.metric_id)?;
+                Some((self.path(name, epoch, split), entry.serialized_entry.serialized.clone()))
+            })
+            .collect();
+        for (path, line) in lines {
+            self.write_line(path, &line);
+        }
+    }
+
+    fn read_numeric(&mut self, name: &str, epoch: usize, split: &Split) -> Result<Vec<NumericEntry>, String> {
+        let path = self.path(name, epoch, split);
+        if let Some(file) = self.open.get_mut(&path) {
+            file.flush().map_err(|e| format!("cannot flush {}: {e}", path.display()))?;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.lines().filter(|line| !line.is_empty()).map(NumericEntry::deserialize).collect()
+    }
+
+    fn log_metric_definition(&mut self, definition: MetricDefinition) {
+        self.names.insert(definition.metric_id, definition.name.to_string());
+    }
+
+    fn log_epoch_summary(&mut self, _: EpochSummary) {
+        self.close_all();
+        self.current = None;
+    }
+}
+
+impl Drop for MetricLogFiles {
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::train::metric::store::NumericMetricUpdate;
+    use burn::train::metric::{MetricEntry, NumericAttributes, SerializedEntry};
+
+    fn define(logs: &mut MetricLogFiles, name: &str) -> MetricId {
+        let id = MetricId::new(Arc::new(name.to_string()));
+        let attributes = NumericAttributes { unit: None, higher_is_better: true }.into();
+        logs.log_metric_definition(MetricDefinition { metric_id: id.clone(), name: Arc::new(name.into()), description: None, attributes });
+        id
+    }
+
+    fn update(id: &MetricId, serialized: &str) -> MetricsUpdate {
+        let entry = MetricEntry::new(id.clone(), SerializedEntry::new(String::new(), serialized.to_string()));
+        MetricsUpdate::new(vec![], vec![NumericMetricUpdate { entry, numeric_entry: None, running_entry: None }])
+    }
+
+    #[test]
+    fn writes_burns_files_line_per_step_readable_before_and_after_the_split_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = LogError::default();
+        let mut logs = MetricLogFiles::new(dir.path(), error.clone());
+        let (acc, loss) = (define(&mut logs, "Accuracy"), define(&mut logs, "Top 1"));
+        logs.log(update(&acc, "12.5,256"), 1, &Split::Train);
+        logs.log(update(&loss, "0.75,256"), 1, &Split::Train);
+        logs.log(update(&acc, "50,16"), 1, &Split::Train);
+        // Burn reads a split's values while it runs (metric-based checkpointing, summaries).
+        let read = logs.read_numeric("Accuracy", 1, &Split::Train).unwrap();
+        assert_eq!(read.len(), 2);
+        logs.log(update(&acc, "25.25,final"), 1, &Split::Train);
+        logs.log(update(&acc, "80,100"), 1, &Split::Valid);
+        logs.log(update(&acc, "NaN"), 2, &Split::Train);
+        logs.log_epoch_summary(EpochSummary::new(2, Split::Train));
+        let file = |p: &str| std::fs::read_to_string(dir.path().join(p)).unwrap();
+        assert_eq!(file("train/epoch-1/Accuracy.log"), "12.5,256\n50,16\n25.25,final\n");
+        assert_eq!(file("train/epoch-1/Top_1.log"), "0.75,256\n");
+        assert_eq!(file("valid/epoch-1/Accuracy.log"), "80,100\n");
+        assert_eq!(file("train/epoch-2/Accuracy.log"), "NaN\n");
+        assert!(error.lock().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_write_error_is_kept_not_panicked() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the split's folder should be.
+        std::fs::write(dir.path().join("train"), "").unwrap();
+        let error = LogError::default();
+        let mut logs = MetricLogFiles::new(dir.path(), error.clone());
+        let acc = define(&mut logs, "Accuracy");
+        logs.log(update(&acc, "12.5,256"), 1, &Split::Train);
+        logs.log(update(&acc, "13.5,256"), 1, &Split::Train);
+        let message = error.lock().unwrap().as_ref().map(|e| e.to_string()).unwrap();
+        assert!(message.contains("cannot write the metric log") && message.contains("Accuracy.log"), "{message}");
+    }
+}
