@@ -28,18 +28,21 @@ pub fn sgd_update<const D: usize>(w: Tensor<D>, g: Tensor<D>, lr: f64) -> Tensor
 
 impl FusedSgd for Flex {
     fn sgd_update(mut w: FlexTensor, g: FlexTensor, lr: f64) -> FlexTensor {
-        let g = contiguous_values(g);
+        let mut g = contiguous_values(g);
         let lr = lr as f32;
         let in_place = w.is_contiguous() && w.layout().start_offset() == 0;
         if let Some(values) = in_place.then(|| w.try_storage_mut::<f32>()).flatten() {
             kernel::sgd_step(values, &g, lr);
             return w;
         }
-        // Shared (Burn's Learner clones the model for the optimizer step): one pass into new
-        // memory rather than a copy and then the update.
+        // Shared (Burn's Learner clones the model for the optimizer step): one pass over the
+        // gradient's memory, which the step owns, rather than a copy and then the update.
         let shape = w.layout().shape().to_vec();
         let values = match w.as_slice::<f32>() {
-            Some(values) => kernel::sgd_into(values, &g, lr),
+            Some(values) => {
+                kernel::sgd_over_gradient(values, &mut g, lr);
+                g
+            }
             None => {
                 let mut values = contiguous_values(w);
                 kernel::sgd_step(&mut values, &g, lr);
