@@ -6,7 +6,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Int, Tensor, TensorData};
 use burn_flex::FlexTensor;
 
-use super::{rows_of, view};
+use super::{labels, rows_of, view};
 use crate::model::output::count_correct;
 
 #[backend_extension(Flex, Autodiff)]
@@ -37,11 +37,7 @@ fn count(logits: &FlexTensor, targets: &FlexTensor) -> FlexTensor {
     let classes = logits.layout().shape()[1];
     // Read in place: the logits are shared (the autodiff graph keeps them).
     let values = rows_of(view(logits));
-    let n = match (targets.as_slice::<i32>(), targets.as_slice::<i64>()) {
-        (Some(t), _) => count_correct(&values, classes, t.iter().map(|&t| i64::from(t))),
-        (_, Some(t)) => count_correct(&values, classes, t.iter().copied()),
-        _ => count_correct(&values, classes, targets.clone().into_data().iter::<i64>()),
-    };
+    let n = count_correct(&values, classes, labels(targets).iter().copied());
     let dtype = if targets.dtype() == DType::I32 { DType::I32 } else { DType::I64 };
     FlexTensor::from_data(TensorData::new(vec![n as i64], [1]).convert_dtype(dtype))
 }

@@ -10,7 +10,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Int, Tensor};
 use burn_flex::FlexTensor;
 
-use super::{contiguous_values, rows_of, tensor, view};
+use super::{contiguous_values, labels, rows_of, tensor, view};
 use crate::model::kernel;
 
 #[backend_extension(Flex, Autodiff)]
@@ -70,14 +70,11 @@ impl Backward<Flex, 1> for CrossEntropyStep {
 
 fn cross_entropy_forward(logits: &FlexTensor, targets: FlexTensor) -> (FlexTensor, CrossEntropyState) {
     let classes = logits.layout().shape()[1];
-    // Read in place: the logits are shared (the step's output keeps them for the metrics).
+    // Read in place: the logits are shared (the step counts its right answers from them too).
     let values = rows_of(view(logits));
     // A negative target becomes an index out of range, which the kernel rejects.
     let index = |t: i64| usize::try_from(t).unwrap_or(usize::MAX);
-    let targets: Vec<usize> = match targets.as_slice::<i64>() {
-        Some(t) => t.iter().map(|&t| index(t)).collect(),
-        None => targets.into_data().iter::<i64>().map(index).collect(),
-    };
+    let targets: Vec<usize> = labels(&targets).iter().map(|&t| index(t)).collect();
     let (losses, probs) = kernel::cross_entropy(&values, classes, &targets);
     let rows = targets.len();
     (tensor(losses, vec![rows]), CrossEntropyState { probs, classes, targets })

@@ -64,6 +64,19 @@ pub(super) fn rows_of(v: View<'_>) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
+/// An integer tensor's values as `i64`, borrowed when stored so. Flex keeps labels as `i32`, which
+/// are widened; any other layout is read through its data.
+pub(super) fn labels(t: &FlexTensor) -> std::borrow::Cow<'_, [i64]> {
+    use std::borrow::Cow;
+    if let Some(values) = t.as_slice::<i64>() {
+        return Cow::Borrowed(values);
+    }
+    match t.as_slice::<i32>() {
+        Some(values) => Cow::Owned(values.iter().map(|&v| i64::from(v)).collect()),
+        None => Cow::Owned(t.clone().into_data().iter::<i64>().collect()),
+    }
+}
+
 pub(super) fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
