@@ -7,9 +7,12 @@
 //! two threads ran a step only 1.3x faster than one. These helpers spin (yielding the core to
 //! any other runnable thread) for a couple of milliseconds before they sleep, as OpenMP's
 //! workers do behind PyTorch, so back-to-back products find them awake.
+//!
+//! While they spin they also take blocks of work posted ahead ([`Ahead`]: the next batch), so
+//! the step's serial parts (the loss, the Learner's bookkeeping) no longer leave a core idle.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -87,11 +90,15 @@ fn helper(slot: &'static Slot) {
 
 /// Wait until a job is ready and take it (READY -> RUNNING; the caller may have taken it back).
 fn wait_for_work(slot: &Slot) {
-    let began = Instant::now();
+    let mut began = Instant::now();
     while slot.state.compare_exchange(READY, RUNNING, SeqCst, SeqCst).is_err() {
         if began.elapsed() < SPIN {
-            std::hint::spin_loop();
-            thread::yield_now();
+            if Ahead::help() {
+                began = Instant::now();
+            } else {
+                std::hint::spin_loop();
+                thread::yield_now();
+            }
             continue;
         }
         // Announce the sleep, then look once more: `run` sets READY before it checks
@@ -111,6 +118,8 @@ pub struct Disjoint<T>(*mut T);
 
 // SAFETY: blocks write disjoint ranges, and `run` returns only when all of them are done.
 unsafe impl<T> Sync for Disjoint<T> {}
+// SAFETY: as for `Sync`: work posted ahead ([`Ahead`]) is finished before its buffer goes away.
+unsafe impl<T> Send for Disjoint<T> {}
 
 impl<T> Disjoint<T> {
     pub fn new(base: *mut T) -> Self {
@@ -189,6 +198,87 @@ pub fn run(blocks: usize, block: &(dyn Fn(usize) + Sync)) {
     assert!(!panicked, "a kernel block panicked on a helper thread");
 }
 
+/// Work posted for the helpers to do while they would otherwise wait for the next product (the
+/// next batch, built during this step's serial parts). They take one block at a time and look
+/// for a product's job before each, so a product that starts waits for them one block at most.
+/// Whoever posted the work calls [`Ahead::finish`] before using (or freeing) what it writes.
+pub struct Ahead {
+    block: Box<dyn Fn(usize) + Send + Sync>,
+    blocks: usize,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    panicked: AtomicBool,
+}
+
+/// The one piece of work posted for the helpers (one caller posts at a time: see [`Ahead::post`]).
+static POSTED: Mutex<Option<Arc<Ahead>>> = Mutex::new(None);
+
+impl Ahead {
+    /// Post `block(i)` for `i` in `0..blocks` for idle helpers to run. `None` where this thread
+    /// has no helpers (one core, a sweep worker's pool of one) or other work is posted: the
+    /// caller then does the work itself.
+    pub fn post(blocks: usize, block: Box<dyn Fn(usize) + Send + Sync>) -> Option<Arc<Ahead>> {
+        if width() < 2 {
+            return None;
+        }
+        let mut posted = POSTED.try_lock().ok()?;
+        if posted.is_some() {
+            return None;
+        }
+        let ahead = Arc::new(Ahead { block, blocks, next: AtomicUsize::new(0), done: AtomicUsize::new(0), panicked: AtomicBool::new(false) });
+        *posted = Some(ahead.clone());
+        Some(ahead)
+    }
+
+    /// Run one block of the posted work, if any is left: whether one ran.
+    fn help() -> bool {
+        let Some(ahead) = POSTED.try_lock().ok().and_then(|p| p.clone()) else {
+            return false;
+        };
+        ahead.claim_one()
+    }
+
+    fn claim_one(&self) -> bool {
+        let i = self.next.fetch_add(1, SeqCst);
+        if i >= self.blocks {
+            return false;
+        }
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.block)(i))).is_err() {
+            self.panicked.store(true, SeqCst);
+        }
+        self.done.fetch_add(1, SeqCst);
+        true
+    }
+
+    /// Withdraw the work, run what is left on this thread and the team, and wait for the blocks
+    /// the helpers are running: on return every block is done. A panic in a block is re-raised.
+    pub fn finish(self: &Arc<Self>) {
+        self.settle();
+        assert!(!self.panicked.load(SeqCst), "a block of work done ahead panicked");
+    }
+
+    /// [`Ahead::finish`] without re-raising a panic (for a `Drop`, which may run while one
+    /// unwinds).
+    pub fn settle(self: &Arc<Self>) {
+        {
+            let mut posted = POSTED.lock().unwrap_or_else(|e| e.into_inner());
+            if posted.as_ref().is_some_and(|p| Arc::ptr_eq(p, self)) {
+                *posted = None;
+            }
+        }
+        let left = self.blocks.saturating_sub(self.next.load(SeqCst));
+        if left > 0 {
+            run(left, &|_| {
+                self.claim_one();
+            });
+        }
+        while self.done.load(SeqCst) < self.blocks {
+            std::hint::spin_loop();
+            thread::yield_now();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +325,66 @@ mod tests {
             count.fetch_add(1, SeqCst);
         });
         assert_eq!(count.load(SeqCst), 4);
+    }
+
+    /// Blocks of posted work, each counted where it ran: (on the posting thread, elsewhere).
+    fn post_counted(blocks: usize) -> (Arc<[AtomicUsize]>, Arc<AtomicUsize>, Option<Arc<Ahead>>) {
+        let hits: Arc<[AtomicUsize]> = (0..blocks).map(|_| AtomicUsize::new(0)).collect();
+        let elsewhere = Arc::new(AtomicUsize::new(0));
+        let poster = thread::current().id();
+        let (h, e) = (hits.clone(), elsewhere.clone());
+        let work = Ahead::post(blocks, Box::new(move |i| {
+            h[i].fetch_add(1, SeqCst);
+            if thread::current().id() != poster {
+                e.fetch_add(1, SeqCst);
+            }
+            thread::sleep(Duration::from_micros(50));
+        }));
+        (hits, elsewhere, work)
+    }
+
+    #[test]
+    fn posted_work_is_done_once_and_partly_by_the_helpers() {
+        let mut helped = false;
+        for _ in 0..20 {
+            run(2, &|_| {}); // wakes the helpers, which then spin for a while
+            let (hits, elsewhere, work) = post_counted(40);
+            let Some(work) = work else {
+                assert_eq!(width(), 1, "work is posted wherever there are helpers");
+                return;
+            };
+            thread::sleep(Duration::from_millis(1));
+            // Counted before `finish`, which runs what is left on the team itself.
+            helped |= elsewhere.load(SeqCst) > 0;
+            work.finish();
+            assert!(hits.iter().all(|h| h.load(SeqCst) == 1), "every block exactly once");
+            if helped {
+                break;
+            }
+        }
+        assert!(helped, "the helpers never took a block of posted work");
+    }
+
+    #[test]
+    fn one_piece_of_work_is_posted_at_a_time() {
+        let (_, _, first) = post_counted(3);
+        let (hits, _, second) = post_counted(3);
+        if let Some(first) = first {
+            assert!(second.is_none(), "a second piece of work while the first is posted");
+            first.finish();
+            let (_, _, third) = post_counted(3);
+            third.expect("posting again once the first is finished").finish();
+        }
+        assert!(hits.iter().all(|h| h.load(SeqCst) == 0));
+    }
+
+    #[test]
+    fn a_panic_in_posted_work_reaches_finish_and_not_settle() {
+        let Some(work) = Ahead::post(4, Box::new(|i| assert_ne!(i, 2, "block 2 fails"))) else {
+            return assert_eq!(width(), 1);
+        };
+        work.settle();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.finish()));
+        assert!(caught.is_err(), "finish re-raises the block's panic");
     }
 }
