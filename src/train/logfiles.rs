@@ -26,9 +26,10 @@ pub type LogError = Arc<Mutex<Option<Error>>>;
 pub struct MetricLogFiles {
     dir: PathBuf,
     names: HashMap<MetricId, String>,
-    /// Open files by path; all of one split and epoch at a time.
-    open: HashMap<PathBuf, BufWriter<File>>,
-    current: Option<(String, usize)>,
+    /// The open files of the current split and epoch, by metric (so a step's line costs a
+    /// lookup, not a path built from strings), each with its path.
+    open: HashMap<MetricId, (PathBuf, BufWriter<File>)>,
+    current: Option<(Split, usize)>,
     error: LogError,
 }
 
@@ -47,26 +48,33 @@ impl MetricLogFiles {
         self.dir.join(split_dir).join(format!("epoch-{epoch}")).join(format!("{}.log", name.replace(' ', "_")))
     }
 
-    fn write_line(&mut self, path: PathBuf, line: &str) {
+    /// One line of metric `id`'s file of `epoch` and `split` (opened on its first line).
+    fn write_line(&mut self, id: &MetricId, epoch: usize, split: &Split, line: &str) {
         if self.failed() {
             return;
         }
-        let result = match self.open.get_mut(&path) {
-            Some(file) => writeln!(file, "{line}"),
-            None => create(&path).and_then(|mut file| {
-                writeln!(file, "{line}")?;
-                self.open.insert(path.clone(), file);
-                Ok(())
-            }),
+        if !self.open.contains_key(id) {
+            let Some(name) = self.names.get(id) else {
+                return;
+            };
+            let path = self.path(name, epoch, split);
+            match create(&path) {
+                Ok(file) => self.open.insert(id.clone(), (path, file)),
+                Err(e) => return self.fail(&path, e),
+            };
+        }
+        let Some((path, file)) = self.open.get_mut(id) else {
+            return;
         };
-        if let Err(e) = result {
+        if let Err(e) = writeln!(file, "{line}") {
+            let path = path.clone();
             self.fail(&path, e);
         }
     }
 
     /// Flush and close every open file.
     fn close_all(&mut self) {
-        for (path, mut file) in std::mem::take(&mut self.open) {
+        for (_, (path, mut file)) in std::mem::take(&mut self.open) {
             if let Err(e) = file.flush() {
                 self.fail(&path, e);
             }
@@ -94,27 +102,19 @@ fn create(path: &Path) -> std::io::Result<BufWriter<File>> {
 
 impl MetricLogger for MetricLogFiles {
     fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
-        let now = (split.to_string(), epoch);
-        if self.current.as_ref() != Some(&now) {
+        if self.current.as_ref().is_none_or(|(s, e)| s != split || *e != epoch) {
             self.close_all();
-            self.current = Some(now);
+            self.current = Some((split.clone(), epoch));
         }
         let entries = update.entries.iter().chain(update.entries_numeric.iter().map(|n| &n.entry));
-        let lines: Vec<(PathBuf, String)> = entries
-            .filter(|entry| !entry.serialized_entry.is_not_available())
-            .filter_map(|entry| {
-                let name = self.names.get(&entry.metric_id)?;
-                Some((self.path(name, epoch, split), entry.serialized_entry.serialized.clone()))
-            })
-            .collect();
-        for (path, line) in lines {
-            self.write_line(path, &line);
+        for entry in entries.filter(|entry| !entry.serialized_entry.is_not_available()) {
+            self.write_line(&entry.metric_id, epoch, split, &entry.serialized_entry.serialized);
         }
     }
 
     fn read_numeric(&mut self, name: &str, epoch: usize, split: &Split) -> Result<Vec<NumericEntry>, String> {
         let path = self.path(name, epoch, split);
-        if let Some(file) = self.open.get_mut(&path) {
+        if let Some((_, file)) = self.open.values_mut().find(|(open, _)| *open == path) {
             file.flush().map_err(|e| format!("cannot flush {}: {e}", path.display()))?;
         }
         let text = std::fs::read_to_string(&path).unwrap_or_default();
