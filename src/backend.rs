@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// CPU, burn-ndarray (cargo feature `ndarray`, on by default).
+    /// CPU, burn-ndarray, the older CPU backend (cargo feature `ndarray`).
     Ndarray,
-    /// CPU, burn-flex, Burn's newer CPU backend (cargo feature `flex`; faster here).
+    /// CPU, burn-flex, Burn's newer CPU backend (cargo feature `flex`, on by default; faster).
     Flex,
     /// GPU through wgpu: Vulkan, Metal or DX12 (cargo feature `wgpu`).
     Wgpu,

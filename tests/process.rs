@@ -34,6 +34,7 @@ fn one_writer_per_run_and_a_killed_writer_never_blocks_the_next() {
         vec!["eval", "--artifacts", "run", "--checkpoint", "1", "--backend", CPU],
         vec!["export", "--artifacts", "run", "--checkpoint", "1", "--backend", CPU],
         vec!["plot", "--artifacts", "run"],
+        vec!["report", "--artifacts", "run"],
     ];
     for args in writers {
         let out = f.run(&args);
@@ -43,6 +44,7 @@ fn one_writer_per_run_and_a_killed_writer_never_blocks_the_next() {
     // Readers that write elsewhere still work while it trains.
     f.run(&["export", "--artifacts", "run", "--checkpoint", "1", "--out", "e1.safetensors", "--backend", CPU]).ok();
     f.run(&["plot", "--artifacts", "run", "--out", "elsewhere.png"]).ok();
+    f.run(&["report", "--artifacts", "run", "--out", "elsewhere.html"]).ok();
     // The OS frees the lock when its holder dies: no stale lock to clean up.
     first.kill().unwrap();
     first.wait().unwrap();

@@ -1,7 +1,7 @@
 //! `bench`: seconds per epoch per backend, each backend measured in a process of its own so
 //! its peak memory is its own. Trains through the library on data held in memory.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use super::progress::EpochLines;
 use super::{DataArgs, Out, print_line};
@@ -17,12 +17,43 @@ use crate::train::{self, RunControl, TrainData, TrainOptions, TrainPlan};
 /// Images of the synthetic stand-in when the real data is not found.
 const SYNTHETIC: (usize, usize) = (60_000, 10_000);
 
-pub fn bench(epochs: usize, json: Option<&Path>, data: &DataArgs, only: Option<BackendKind>, out: Out) -> Result<()> {
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Epochs per backend.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Also write the figures as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Folder with the Fashion-MNIST IDX files (gzipped or not). Default: $FASHION_MNIST_DIR,
+    /// then data/fashion-mnist/, then /usr/share/datasets/fashion-mnist/, else generated data of
+    /// the same shape (a benchmark never downloads).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Do not check the files against the official Fashion-MNIST SHA-256 sums (for your own IDX data).
+    #[arg(long)]
+    pub skip_checksum: bool,
+    /// Only this backend (default: every backend built in, each in a process of its own).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
+    /// Internal: measure as a child of `bench` (no header, JSON for the parent).
+    #[arg(long, hide = true)]
+    pub as_child: bool,
+}
+
+pub fn bench(args: &BenchArgs, out: Out) -> Result<()> {
+    let (epochs, json, only) = (args.epochs, args.json.as_deref(), args.backend);
+    let data = &DataArgs { data_dir: args.data_dir.clone(), skip_checksum: args.skip_checksum };
     if epochs == 0 {
         return Err(Error::input("--epochs must be at least 1"));
     }
+    if let Some(p) = json {
+        super::check_out("--json", p)?;
+    }
     let (splits, label, synthetic) = bench_data(data, out)?;
-    out(format!("bench: {epochs} epoch(s) per backend on {label}"));
+    if !args.as_child {
+        out(format!("bench: {epochs} epoch(s) per backend on {label}"));
+    }
     let results = match only {
         Some(kind) => vec![measure(kind, epochs, &splits, out)?],
         None => backend::compiled().into_iter().map(|k| in_child(k, epochs, data, out)).collect::<Result<_>>()?,
@@ -37,7 +68,9 @@ pub fn bench(epochs: usize, json: Option<&Path>, data: &DataArgs, only: Option<B
     if let Some(p) = json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::failure(format!("cannot encode JSON: {e}")))?;
         atomic_write(p, text.as_bytes()).map_err(|e| Error::io("cannot write", p, e))?;
-        out(format!("wrote {}", p.display()));
+        if !args.as_child {
+            out(format!("wrote {}", p.display()));
+        }
     }
     Ok(())
 }
@@ -82,7 +115,7 @@ fn in_child(kind: BackendKind, epochs: usize, data: &DataArgs, out: Out) -> Resu
     let scratch = tempfile::tempdir().map_err(|e| Error::io("cannot create a temporary folder in", std::env::temp_dir(), e))?;
     let json = scratch.path().join("bench.json");
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["bench", "--backend", kind.name(), "--epochs", &epochs.to_string(), "--json"]).arg(&json);
+    cmd.args(["bench", "--as-child", "--backend", kind.name(), "--epochs", &epochs.to_string(), "--json"]).arg(&json);
     if let Some(d) = &data.data_dir {
         cmd.arg("--data-dir").arg(d);
     }

@@ -1,15 +1,24 @@
 //! `eval`: test loss and accuracy, per-class accuracy, confusion matrix; writes `eval.json`
 //! and `mistakes.png` (the most confident mistakes) in the run folder.
 
-use super::{BackendArg, DataArgs, Out, RunArg};
+use super::{DataArgs, ModelArgs, Out};
 use crate::data::Split;
 use crate::error::Result;
 use crate::inference::{self, EvalReport};
 use crate::plot::{self, PredictionTile};
 use crate::run::{EVAL_FILE, MISTAKES_FILE, RunDir};
 
-pub fn eval(run: &RunArg, epoch: Option<usize>, data: &DataArgs, backend: &BackendArg, out: Out) -> Result<EvalReport> {
-    let run = run.dir();
+#[derive(clap::Args, Debug, Clone)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+pub fn eval(args: &EvalArgs, out: Out) -> Result<EvalReport> {
+    let (data, backend, epoch) = (&args.data, &args.model.backend, args.model.checkpoint);
+    let run = args.model.run.dir();
     run.load_config()?;
     let _lock = run.lock()?;
     let device = backend.open(out)?.device;

@@ -2,18 +2,47 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{BackendArg, Out, RunArg};
+use super::{BackendArg, ModelArgs, Out};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::interchange::{self, TorchFile};
 use crate::run::{CONFIG_FILE, RunDir, SAFETENSORS_FILE};
 
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Output file (default: model.safetensors in the run folder).
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// The safetensors file.
+    pub file: PathBuf,
+    /// Run folder to create.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: PathBuf,
+    /// Config whose hidden sizes must match the tensors (default: the file's metadata, else the recipe).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Replace an existing run in --artifacts.
+    #[arg(long)]
+    pub overwrite: bool,
+    #[command(flatten)]
+    pub backend: BackendArg,
+}
+
 /// The run's model (or a checkpoint) as safetensors.
-pub fn export(run: &RunArg, epoch: Option<usize>, file: Option<&Path>, backend: &BackendArg, out: Out) -> Result<PathBuf> {
-    let run = run.dir();
+pub fn export(args: &ExportArgs, out: Out) -> Result<PathBuf> {
+    let (epoch, file, backend) = (args.model.checkpoint, args.out.as_deref(), &args.model.backend);
+    let run = args.model.run.dir();
+    if let Some(f) = file {
+        super::check_out("--out", f)?;
+    }
     run.load_config()?;
     let target = file.map(Path::to_path_buf).unwrap_or_else(|| run.file(SAFETENSORS_FILE));
-    check_parent(&target)?;
     let _lock = file.is_none().then(|| run.lock()).transpose()?;
     let device = backend.open(out)?.device;
     let (model, cfg, src) = run.load_model(epoch, &device)?;
@@ -22,20 +51,10 @@ pub fn export(run: &RunArg, epoch: Option<usize>, file: Option<&Path>, backend: 
     Ok(target)
 }
 
-/// An output file's folder must exist.
-fn check_parent(target: &Path) -> Result<()> {
-    match target.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(Error::input(format!(
-            "{}: no such folder for --out {}; create it first or pass another path",
-            dir.display(),
-            target.display()
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// Make a run folder (model.bpk + config.toml) from safetensors weights.
-pub fn import(file: &Path, artifacts: &Path, config: Option<&Path>, overwrite: bool, backend: &BackendArg, out: Out) -> Result<()> {
+pub fn import(args: &ImportArgs, out: Out) -> Result<()> {
+    let (file, artifacts, config) = (args.file.as_path(), args.artifacts.as_path(), args.config.as_deref());
+    let (overwrite, backend) = (args.overwrite, &args.backend);
     let run = RunDir::new(artifacts);
     let weights = TorchFile::open(file)?;
     let cfg = import_config(file, &weights, config)?;

@@ -20,6 +20,16 @@ use crate::data::{DataOptions, Loaded, Need};
 use crate::error::Result;
 use crate::run::RunDir;
 
+/// `--version`: the crate's version and the backends built into this binary, the default
+/// first (scripts read it), e.g. `0.1.0 (backends: flex)`.
+pub fn version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let names: Vec<&str> = backend::compiled().iter().map(|k| k.name()).collect();
+        format!("{} (backends: {})", env!("CARGO_PKG_VERSION"), names.join(", "))
+    })
+}
+
 /// Where a command prints its lines.
 pub type Out<'a> = &'a mut dyn FnMut(String);
 
@@ -41,6 +51,18 @@ impl RunArg {
     }
 }
 
+/// A trained model: its run folder, which of its models, and the backend to run it on.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    pub run: RunArg,
+    /// Use this epoch's checkpoint instead of model.bpk.
+    #[arg(long, value_name = "EPOCH")]
+    pub checkpoint: Option<usize>,
+    #[command(flatten)]
+    pub backend: BackendArg,
+}
+
 #[derive(Args, Debug, Clone, Default)]
 pub struct BackendArg {
     /// Backend to run on (default: $D2L_MLP_BACKEND, else wgpu when built in, else flex, else ndarray).
@@ -59,7 +81,7 @@ impl BackendArg {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct DataArgs {
-    /// Folder with the four Fashion-MNIST IDX files (gzipped or not). Default: $FASHION_MNIST_DIR,
+    /// Folder with the Fashion-MNIST IDX files (gzipped or not). Default: $FASHION_MNIST_DIR,
     /// then data/fashion-mnist/, then /usr/share/datasets/fashion-mnist/, else download.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -81,11 +103,48 @@ impl DataArgs {
     }
 }
 
-/// `report`: write the page of a run or sweep folder.
-pub fn report(run: &RunArg, file: Option<&Path>, out: Out) -> Result<PathBuf> {
-    let page = crate::report::write_report(&run.artifacts, file)?;
+/// An output file's folder must exist: checked before any work, with one message for every
+/// command (`flag` is the option that named the file, e.g. `--out` or `--json`).
+pub fn check_out(flag: &str, target: &Path) -> Result<()> {
+    match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(crate::Error::input(format!(
+            "{}: no such folder for {flag} {}; create it first or pass another path",
+            dir.display(),
+            target.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub run: RunArg,
+    /// Output HTML file (default: report.html in the folder).
+    #[arg(long, value_name = "FILE.html")]
+    pub out: Option<PathBuf>,
+}
+
+/// `report`: write the page of a run or sweep folder, holding the folder's writer lock when
+/// the page goes into it (a run that another process trains is refused, as for every writer).
+pub fn report(args: &ReportArgs, out: Out) -> Result<PathBuf> {
+    let file = args.out.as_deref();
+    if let Some(f) = file {
+        check_out("--out", f)?;
+    }
+    let dir = args.run.dir();
+    let into_folder = file.is_none_or(|f| f.parent().is_some_and(|p| same_dir(p, dir.path())));
+    let _lock = if into_folder && dir.path().is_dir() { Some(dir.lock()?) } else { None };
+    let page = crate::report::write_report(&args.run.artifacts, file)?;
     out(format!("wrote {}", page.display()));
     Ok(page)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
 }
 
 /// Refresh the report after a command changed the folder. The page is a convenience: a

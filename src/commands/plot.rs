@@ -1,6 +1,6 @@
 //! `plot` (training curves of one run, or several overlaid) and `activations`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -12,8 +12,31 @@ use crate::plot::{self, ActivationCurve};
 use crate::run::{CURVES_FILE, METRICS_FILE, RunDir, metrics};
 
 /// Redraw `curves.png` of one run, or overlay the test accuracy of several.
-pub fn plot_runs(runs: &[PathBuf], out_png: Option<&Path>, out: Out) -> Result<PathBuf> {
-    let runs: Vec<RunDir> = runs.iter().map(RunDir::new).collect();
+#[derive(clap::Args, Debug, Clone)]
+pub struct PlotArgs {
+    /// Run folder(s).
+    #[arg(long, value_name = "DIR", num_args = 1.., default_value = "artifacts")]
+    pub artifacts: Vec<PathBuf>,
+    /// Output PNG (default: curves.png in the run folder; comparison.png in the first run folder for several runs).
+    #[arg(long, value_name = "FILE.png")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ActivationsArgs {
+    /// Output PNG.
+    #[arg(long, value_name = "FILE.png", default_value = "activations.png")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub backend: BackendArg,
+}
+
+pub fn plot_runs(args: &PlotArgs, out: Out) -> Result<PathBuf> {
+    let out_png = args.out.as_deref();
+    if let Some(p) = out_png {
+        super::check_out("--out", p)?;
+    }
+    let runs: Vec<RunDir> = args.artifacts.iter().map(RunDir::new).collect();
     let mut histories = Vec::new();
     for r in &runs {
         r.load_config()?;
@@ -55,7 +78,9 @@ pub fn activation_curve(act: Activation, xs: &[f32], device: &Device) -> Result<
 }
 
 /// `activations`: ReLU, sigmoid and tanh on [-8, 8] beside their derivatives.
-pub fn activations(out_png: &Path, backend: &BackendArg, out: Out) -> Result<()> {
+pub fn activations(args: &ActivationsArgs, out: Out) -> Result<()> {
+    let (out_png, backend) = (args.out.as_path(), &args.backend);
+    super::check_out("--out", out_png)?;
     plot::check_png_path(out_png)?;
     let device = backend.open(out)?.device;
     let xs: Vec<f32> = (0..=640).map(|i| -8.0 + i as f32 * 0.025).collect();

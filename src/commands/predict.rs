@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{BackendArg, DataArgs, Out, RunArg};
+use super::{DataArgs, ModelArgs, Out};
 use crate::data::CLASS_NAMES;
 use crate::error::{Error, Result};
 use crate::inference::{self, Prediction, PreparedImage};
@@ -10,17 +10,33 @@ use crate::model::Mlp;
 use crate::plot::{self, MAX_PREDICTION_TILES, PredictionTile};
 use crate::run::PREDICTIONS_FILE;
 
-#[derive(Debug, Clone)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct PredictArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Number of test images (at most 512).
+    #[arg(long, default_value_t = 16)]
     pub count: usize,
+    /// Pick random test images with this seed (default: the first ones).
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Where to write the PNG grid (default: predictions.png in the run folder).
+    #[arg(long = "out", value_name = "FILE.png")]
     pub png: Option<PathBuf>,
+    /// Classify these PNG/JPEG pictures instead (any size, colour or grayscale): top-3 classes.
+    #[arg(long = "image", value_name = "PATH", num_args = 1..)]
     pub images: Vec<PathBuf>,
-    pub checkpoint: Option<usize>,
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
-pub fn predict(run: &RunArg, o: &PredictArgs, data: &DataArgs, backend: &BackendArg, out: Out) -> Result<Vec<Prediction>> {
-    let run_dir = run.dir();
+pub fn predict(o: &PredictArgs, out: Out) -> Result<Vec<Prediction>> {
+    let (data, backend) = (&o.data, &o.model.backend);
+    let run_dir = o.model.run.dir();
+    if let Some(p) = &o.png {
+        super::check_out("--out", p)?;
+        plot::check_png_path(p)?;
+    }
     run_dir.load_config()?;
     if o.images.is_empty() && !(1..=MAX_PREDICTION_TILES).contains(&o.count) {
         return Err(Error::input(format!(
@@ -37,7 +53,7 @@ pub fn predict(run: &RunArg, o: &PredictArgs, data: &DataArgs, backend: &Backend
     // Only the grid of test images writes into the run folder (by default).
     let _lock = if prepared.is_empty() && o.png.is_none() { Some(run_dir.lock()?) } else { None };
     let device = backend.open(out)?.device;
-    let (model, _cfg, path) = run_dir.load_model(o.checkpoint, &device)?;
+    let (model, _cfg, path) = run_dir.load_model(o.model.checkpoint, &device)?;
     out(format!("model: {}", path.display()));
     if !prepared.is_empty() {
         return pictures(&model, &prepared, &device, out);

@@ -18,6 +18,16 @@ fn current() -> &'static Mutex<Option<Interrupter>> {
     SLOT.get_or_init(|| Mutex::new(None))
 }
 
+/// An empty `D2L_MLP_BACKEND=` means "not set", as for most tools' variables, instead of
+/// clap's "a value is required for '--backend'" about a flag nobody passed.
+pub fn unset_empty_backend_env() {
+    if std::env::var_os(crate::backend::ENV_BACKEND).is_some_and(|v| v.is_empty()) {
+        // SAFETY: called first thing in `main`, before any thread exists that could read the
+        // environment at the same time.
+        unsafe { std::env::remove_var(crate::backend::ENV_BACKEND) };
+    }
+}
+
 /// Set up the process: default SIGPIPE (a closed pipe ends the program quietly, as for any
 /// Unix tool; every file is written atomically, so a run stays resumable), stop signals,
 /// and a one-line panic message.
@@ -26,6 +36,19 @@ pub fn install() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    one_line_panics();
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        std::thread::spawn(move || {
+            for sig in signals.forever() {
+                on_signal(sig);
+            }
+        });
+    }
+}
+
+/// Panics print one line. Installed at start, and again after Burn's dashboard, which puts
+/// a hook of its own in place and may leave it there.
+pub fn one_line_panics() {
     std::panic::set_hook(Box::new(|info| {
         let payload = info.payload();
         let msg = payload
@@ -37,13 +60,6 @@ pub fn install() {
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("error: internal error{at}: {msg} (a bug: please report it with the command you ran)");
     }));
-    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
-        std::thread::spawn(move || {
-            for sig in signals.forever() {
-                on_signal(sig);
-            }
-        });
-    }
 }
 
 fn on_signal(sig: i32) {

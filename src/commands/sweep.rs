@@ -3,19 +3,20 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
-use super::progress::EpochLines;
+use super::progress::{EpochLines, format_left};
 use super::{BackendArg, DataArgs, Out, print_line, process};
 use crate::backend::Selected;
 use crate::data::Need;
 use crate::error::{Error, Result};
 use crate::run::RunDir;
 use crate::run::info::RunInfo;
+use crate::sweep::runner::JobWork;
 use crate::sweep::{self, Entry, Method, Search, Shard, Status, Study, StudyOverrides, SweepDir, SweepObserver, leaderboard};
 use crate::train::{RunControl, TrainData};
 
@@ -190,17 +191,51 @@ fn refit(dir: &SweepDir, entries: &[Entry], data: &TrainData, selected: &Selecte
     Ok(())
 }
 
-/// A line per finished trial; on a terminal also a progress bar over the trials with an ETA.
+/// A line per finished trial; on a terminal also a progress bar over the trials with the time
+/// left, estimated from the work still to do (trials done before cost nothing, a trial counts
+/// by its epochs and its model's size) at the rate of the work trained so far.
 struct Progress {
     bar: Option<ProgressBar>,
     terminal: bool,
     done: usize,
     total: usize,
+    began: Instant,
+    work: WorkLeft,
+    left: Arc<Mutex<Option<(Duration, Instant)>>>,
+}
+
+/// The search's work: planned in all, accounted for (trials finished, trained or not), trained.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct WorkLeft {
+    pub total: f64,
+    pub accounted: f64,
+    pub trained: f64,
+}
+
+impl WorkLeft {
+    /// Time left after `elapsed`: the unaccounted work at the rate of the trained work.
+    pub fn time_left(&self, elapsed: Duration) -> Option<Duration> {
+        (self.trained > 0.0).then(|| elapsed.mul_f64((self.total - self.accounted).max(0.0) / self.trained))
+    }
+
+    /// A job finished (trained, continued, or found done before).
+    pub fn finished(&mut self, w: JobWork) {
+        self.accounted += w.planned;
+        self.trained += w.trained;
+    }
 }
 
 impl Progress {
     fn new() -> Self {
-        Self { bar: None, terminal: std::io::stderr().is_terminal(), done: 0, total: 0 }
+        Self {
+            bar: None,
+            terminal: std::io::stderr().is_terminal(),
+            done: 0,
+            total: 0,
+            began: Instant::now(),
+            work: WorkLeft::default(),
+            left: Arc::new(Mutex::new(None)),
+        }
     }
 
     fn line(&self, text: String) {
@@ -218,12 +253,22 @@ impl Progress {
 }
 
 impl SweepObserver for Progress {
-    fn started(&mut self, jobs: usize) {
+    fn started(&mut self, jobs: usize, work: f64) {
         self.total = jobs;
+        self.began = Instant::now();
+        self.work = WorkLeft { total: work, ..WorkLeft::default() };
         if self.terminal {
             let b = ProgressBar::new(jobs as u64);
-            let style = ProgressStyle::with_template("sweep [{bar:30}] {pos}/{len} trials, {elapsed} elapsed, about {eta} left")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let left = self.left.clone();
+            let style = ProgressStyle::with_template("sweep [{bar:30}] {pos}/{len} trials, {elapsed} elapsed, {left}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key("left", move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let text = match left.lock().ok().and_then(|g| *g) {
+                        Some((d, at)) => format!("about {} left", format_left(d.saturating_sub(at.elapsed()))),
+                        None => "time left: after the first trial".to_string(),
+                    };
+                    let _ = w.write_str(&text);
+                });
             b.set_style(style.progress_chars("=> "));
             b.enable_steady_tick(Duration::from_secs(1));
             self.bar = Some(b);
@@ -234,7 +279,7 @@ impl SweepObserver for Progress {
         self.line(format!("rung: {trials} trial(s) to {epochs} epoch(s)"));
     }
 
-    fn trial_finished(&mut self, e: &Entry, trained: usize) {
+    fn trial_finished(&mut self, e: &Entry, trained: usize, work: JobWork) {
         self.done += 1;
         let what = match (e.status, trained) {
             (Status::Diverged, _) => "diverged".to_string(),
@@ -252,8 +297,30 @@ impl SweepObserver for Progress {
             e.val_acc(),
             e.seconds()
         ));
+        self.work.finished(work);
+        if let (Some(d), Ok(mut g)) = (self.work.time_left(self.began.elapsed()), self.left.lock()) {
+            *g = Some((d, Instant::now()));
+        }
         if let Some(b) = &self.bar {
             b.inc(1);
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_counts_only_work_still_to_do() {
+        let mut w = WorkLeft { total: 100.0, ..WorkLeft::default() };
+        assert_eq!(w.time_left(Duration::from_secs(1)), None);
+        // Trials done before a resume cost nothing and say nothing about the rate.
+        w.finished(JobWork { planned: 40.0, trained: 0.0 });
+        assert_eq!(w.time_left(Duration::from_secs(1)), None);
+        // 10 units trained in 5 s: the 50 units left take 25 s.
+        w.finished(JobWork { planned: 10.0, trained: 10.0 });
+        assert_eq!(w.time_left(Duration::from_secs(5)), Some(Duration::from_secs(25)));
+    }
+
 }

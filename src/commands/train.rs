@@ -107,14 +107,23 @@ pub fn train(args: &TrainArgs, out: Out) -> Result<TrainOutcome> {
         tui: args.tui,
         info: Some(RunInfo::new(selected.kind.name(), &selected.description)),
     };
-    let outcome = train::run(&plan, &data, &selected.device, control)?;
+    let outcome = train::run(&plan, &data, &selected.device, control);
+    if args.tui {
+        // Burn's dashboard installs its own panic hook and may leave it in place.
+        process::one_line_panics();
+    }
+    let outcome = outcome?;
     summarise(&outcome, &run, out);
     super::refresh_report(&run, out);
     Ok(outcome)
 }
 
 fn summarise(o: &TrainOutcome, run: &RunDir, out: Out) {
-    if let (Some(last), true) = (o.rows.last(), o.trained > 0) {
+    // A run that already reached its target trained and wrote nothing new.
+    if o.trained == 0 {
+        return;
+    }
+    if let Some(last) = o.rows.last() {
         out(format!(
             "done: {} epoch(s) in {:.1} s ({:.2} s/epoch) | final train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4}",
             o.trained,

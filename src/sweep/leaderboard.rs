@@ -65,7 +65,8 @@ impl Entry {
 
     /// Training seconds over all of the trial's epochs, whatever session trained them.
     pub fn seconds(&self) -> f64 {
-        self.rows.iter().map(|r| r.seconds).sum()
+        // From +0.0: `sum` of no rows gives -0.0, shown as "-0.0 s" for a trial that diverged at once.
+        self.rows.iter().map(|r| r.seconds).fold(0.0, |a, b| a + b)
     }
 
     /// The recipe that reproduces the trial as trained (its epochs included).

@@ -26,7 +26,7 @@ use crate::train::{RunControl, TrainData, TrainOutcome};
 
 pub use leaderboard::{Entry, Status};
 pub use runner::{DIVERGED_FILE, hold_out};
-pub use space::{Method, Study, StudyOverrides};
+pub use space::{Halving, Method, Study, StudyOverrides};
 pub use trials::Trial;
 
 pub const STUDY_FILE: &str = "sweep.toml";
@@ -43,12 +43,15 @@ pub const DEFAULT_WORKERS: usize = 2;
 
 /// What a caller hears while a sweep searches. Workers call it from their threads.
 pub trait SweepObserver: Send {
-    /// The search starts with `jobs` trainings to do (a halving trial counts once per rung).
-    fn started(&mut self, _jobs: usize) {}
+    /// The search starts with `jobs` trainings to do (a halving trial counts once per rung),
+    /// estimated to cost `work` in all (epochs weighted by the model's size; see
+    /// [`runner::cost_per_epoch`]).
+    fn started(&mut self, _jobs: usize, _work: f64) {}
     /// A rung of successive halving starts: `trials` trials trained up to `epochs`.
     fn rung(&mut self, _epochs: usize, _trials: usize) {}
-    /// A trial reached its epochs (`trained` of them in this call; 0: done before) or diverged.
-    fn trial_finished(&mut self, _entry: &Entry, _trained: usize) {}
+    /// A trial reached its epochs (`trained` of them in this call; 0: done before) or diverged;
+    /// `work`: what its job was planned at and what it trained.
+    fn trial_finished(&mut self, _entry: &Entry, _trained: usize, _work: runner::JobWork) {}
 }
 
 /// Hears nothing.
@@ -171,18 +174,20 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
     let runner = runner::Runner { sweep: s.sweep, data: s.data, device: s.device, workers: s.workers, stop: s.stop };
     let observer = Mutex::new(observer);
     if s.study.method != Method::Halving {
-        tell(&observer, |o| o.started(mine.len()));
-        let jobs: Vec<runner::Job> = mine.iter().map(|t| runner::Job { trial: t, epochs: t.config.epochs }).collect();
+        let jobs: Vec<runner::Job> = mine.iter().map(|t| runner::Job { trial: t, epochs: t.config.epochs, from: 0 }).collect();
+        tell(&observer, |o| o.started(jobs.len(), jobs.iter().map(runner::Job::work).sum()));
         return runner.run(&jobs, &observer);
     }
     let h = s.study.halving;
-    tell(&observer, |o| o.started(halving::sizes(mine.len(), &h).iter().sum()));
+    let sizes = halving::sizes(mine.len(), &h);
+    tell(&observer, |o| o.started(sizes.iter().sum(), halving_work(&mine, &h)));
     let mut alive = mine;
     let mut latest = BTreeMap::new();
     let rungs = halving::rungs(&h);
     for (k, &epochs) in rungs.iter().enumerate() {
         tell(&observer, |o| o.rung(epochs, alive.len()));
-        let jobs: Vec<runner::Job> = alive.iter().map(|t| runner::Job { trial: t, epochs }).collect();
+        let from = if k == 0 { 0 } else { rungs[k - 1] };
+        let jobs: Vec<runner::Job> = alive.iter().map(|t| runner::Job { trial: t, epochs, from }).collect();
         let entries = runner.run(&jobs, &observer)?;
         // A trial's score at a rung is its accuracy after that rung's epochs, whatever it did later.
         let scored: Vec<(usize, f64)> = entries.iter().map(|e| (e.trial.index, e.val_acc_at(epochs))).collect();
@@ -193,6 +198,22 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
         }
     }
     Ok(latest.into_values().collect())
+}
+
+/// The estimated work of a halving search: each rung's trials at the average trial's cost
+/// (which ones go on is not known yet).
+fn halving_work(trials: &[&Trial], h: &Halving) -> f64 {
+    let n = trials.len().max(1) as f64;
+    let avg = trials.iter().map(|t| runner::cost_per_epoch(&t.config)).sum::<f64>() / n;
+    let rungs = halving::rungs(h);
+    let sizes = halving::sizes(trials.len(), h);
+    let mut from = 0;
+    let mut work = 0.0;
+    for (&epochs, &size) in rungs.iter().zip(&sizes) {
+        work += (epochs - from) as f64 * size as f64 * avg;
+        from = epochs;
+    }
+    work
 }
 
 /// A halving study promotes across all its trials at every rung: it cannot be split into

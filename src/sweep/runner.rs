@@ -19,10 +19,36 @@ use crate::train::{self, Observer, RunControl, TrainData, TrainOptions, TrainOut
 /// not train it again), and the file says why.
 pub const DIVERGED_FILE: &str = "diverged.txt";
 
-/// One trial trained to `epochs`.
+/// One trial trained to `epochs`, from `from` epochs (the rung before, for halving).
 pub struct Job<'a> {
     pub trial: &'a Trial,
     pub epochs: usize,
+    pub from: usize,
+}
+
+impl Job<'_> {
+    /// The job's estimated cost, in [`cost_per_epoch`] units.
+    pub fn work(&self) -> f64 {
+        self.epochs.saturating_sub(self.from) as f64 * cost_per_epoch(&self.trial.config)
+    }
+}
+
+/// A finished job's work: what it was planned at, and what it trained (less when the trial
+/// had been trained before, from its checkpoint or in full).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobWork {
+    pub planned: f64,
+    pub trained: f64,
+}
+
+/// A trial's estimated cost per epoch: the model's multiply-adds per image plus a fixed part
+/// for what does not grow with the model (the batch, the loss, the Learner's bookkeeping).
+pub fn cost_per_epoch(cfg: &TrainConfig) -> f64 {
+    const FIXED: f64 = 100_000.0;
+    let mut sizes = vec![crate::data::PIXELS];
+    sizes.extend(&cfg.hidden);
+    sizes.push(crate::data::NUM_CLASSES);
+    FIXED + sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>()
 }
 
 /// What a job left: the trial's entry and the epochs this job trained (0: it was already done).
@@ -104,7 +130,8 @@ impl Runner<'_> {
             match &result {
                 Ok(f) => {
                     if let Ok(mut o) = observer.lock() {
-                        o.trial_finished(&f.entry, f.trained);
+                        let work = JobWork { planned: job.work(), trained: f.trained as f64 * cost_per_epoch(&job.trial.config) };
+                        o.trial_finished(&f.entry, f.trained, work);
                     }
                 }
                 Err(_) => abort.stop(None),

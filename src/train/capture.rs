@@ -14,12 +14,13 @@ use burn::train::renderer::{
 use burn::train::{Interrupter, LearnerSummary};
 
 use super::Observer;
+use super::dashboard::Dashboard;
 use super::recorder::{MetricKind, Recorder};
 
 pub struct Capture {
     pub recorder: Arc<Mutex<Recorder>>,
     pub observer: Box<dyn Observer>,
-    pub inner: Option<Box<dyn MetricsRenderer>>,
+    pub inner: Option<Dashboard>,
     pub interrupter: Interrupter,
     ids: HashMap<MetricId, MetricKind>,
     total_epochs: usize,
@@ -29,7 +30,7 @@ pub struct Capture {
 }
 
 impl Capture {
-    pub fn new(recorder: Arc<Mutex<Recorder>>, observer: Box<dyn Observer>, inner: Option<Box<dyn MetricsRenderer>>, interrupter: Interrupter) -> Self {
+    pub fn new(recorder: Arc<Mutex<Recorder>>, observer: Box<dyn Observer>, inner: Option<Dashboard>, interrupter: Interrupter) -> Self {
         Self {
             recorder,
             observer,
@@ -40,6 +41,12 @@ impl Capture {
             epoch: 1,
             in_valid: false,
             epoch_start: Instant::now(),
+        }
+    }
+
+    fn forward(&mut self, f: impl FnOnce(&mut dyn MetricsRenderer)) {
+        if let Some(d) = &mut self.inner {
+            d.forward(f);
         }
     }
 
@@ -85,24 +92,19 @@ impl Capture {
 impl MetricsRendererTraining for Capture {
     fn update_train(&mut self, state: MetricState) {
         self.record(&state, false);
-        if let Some(i) = &mut self.inner {
-            i.update_train(state);
-        }
+        self.forward(|i| i.update_train(state));
     }
 
     fn update_valid(&mut self, state: MetricState) {
         self.record(&state, true);
-        if let Some(i) = &mut self.inner {
-            i.update_valid(state);
-        }
+        self.forward(|i| i.update_valid(state));
     }
 
     fn on_train_end(&mut self, summary: Option<LearnerSummary>) -> Result<(), Box<dyn std::error::Error>> {
         self.observer.finished();
-        match &mut self.inner {
-            Some(i) => i.on_train_end(summary),
-            None => Ok(()),
-        }
+        let mut result = Ok(());
+        self.forward(|i| result = i.on_train_end(summary));
+        result
     }
 }
 
@@ -111,52 +113,38 @@ impl TrainingProgressLogger for Capture {
         self.total_epochs = total_epochs;
         self.epoch = starting_epoch;
         self.epoch_start = Instant::now();
-        if let Some(i) = &mut self.inner {
-            i.start(total_epochs, starting_epoch, total_items, label);
-        }
+        self.forward(|i| i.start(total_epochs, starting_epoch, total_items, label));
     }
 
     fn update_epoch(&mut self, epoch: usize) {
         self.epoch = epoch + 1;
         self.epoch_start = Instant::now();
-        if let Some(i) = &mut self.inner {
-            i.update_epoch(epoch);
-        }
+        self.forward(|i| i.update_epoch(epoch));
     }
 
     fn start_split(&mut self, split: &str, total_items: usize) {
         self.in_valid = split.to_ascii_lowercase().starts_with("valid");
         self.with(|r| r.split_started());
         self.observer.split_started(self.epoch, self.total_epochs, self.in_valid, total_items);
-        if let Some(i) = &mut self.inner {
-            i.start_split(split, total_items);
-        }
+        self.forward(|i| i.start_split(split, total_items));
     }
 
     fn update_split(&mut self, items_processed: usize) {
         self.observer.split_progress(items_processed);
-        if let Some(i) = &mut self.inner {
-            i.update_split(items_processed);
-        }
+        self.forward(|i| i.update_split(items_processed));
     }
 
     fn end_split(&mut self) {
         self.end_of_split();
-        if let Some(i) = &mut self.inner {
-            i.end_split();
-        }
+        self.forward(|i| i.end_split());
     }
 
     fn end(&mut self) {
-        if let Some(i) = &mut self.inner {
-            TrainingProgressLogger::end(i.as_mut());
-        }
+        self.forward(|i| TrainingProgressLogger::end(i));
     }
 
     fn log_event_training(&mut self, event: String) {
-        if let Some(i) = &mut self.inner {
-            i.log_event_training(event);
-        }
+        self.forward(|i| i.log_event_training(event));
     }
 }
 
@@ -176,9 +164,7 @@ impl MetricsRendererEvaluation for Capture {
 
 impl MetricsRenderer for Capture {
     fn manual_close(&mut self) {
-        if let Some(i) = &mut self.inner {
-            i.manual_close();
-        }
+        self.forward(|i| i.manual_close());
     }
 
     fn register_metric(&mut self, definition: MetricDefinition) {
@@ -190,8 +176,6 @@ impl MetricsRenderer for Capture {
         if let Some(k) = kind {
             self.ids.insert(definition.metric_id.clone(), k);
         }
-        if let Some(i) = &mut self.inner {
-            i.register_metric(definition);
-        }
+        self.forward(|i| i.register_metric(definition));
     }
 }

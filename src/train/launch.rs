@@ -7,10 +7,10 @@ use burn::module::Module;
 use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::tensor::Device;
 use burn::train::metric::LossMetric;
-use burn::train::renderer::MetricsRenderer;
 use burn::train::{Learner, SupervisedTraining};
 
 use super::capture::Capture;
+use super::dashboard::Dashboard;
 use super::logfiles::{LogError, MetricLogFiles};
 use super::recorder::{Divergence, EXPLODED_LOSS, Recorder};
 use super::{RunControl, TrainData, TrainPlan};
@@ -42,10 +42,7 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
 
     let recorder = Arc::new(Mutex::new(Recorder::new(plan.run.clone(), plan.history.clone(), control.plots, control.info)));
     let interrupter = control.interrupter;
-    let inner: Option<Box<dyn MetricsRenderer>> = control.tui.then(|| {
-        let tui = burn::train::renderer::tui::TuiMetricsRendererWrapper::new(interrupter.clone(), (start > 0).then_some(start));
-        Box::new(tui) as Box<dyn MetricsRenderer>
-    });
+    let inner = control.tui.then(|| Dashboard::open(interrupter.clone(), (start > 0).then_some(start)));
     let capture = Capture::new(recorder.clone(), control.observer, inner, interrupter.clone());
 
     let log_error = LogError::default();
@@ -119,10 +116,15 @@ pub fn check_ending(plan: &TrainPlan, ended: &Ended) -> Result<()> {
         )));
     }
     if ended.interrupted {
-        let last = ended.rows.last().map(|r| r.epoch).unwrap_or(0);
-        return Err(Error::Interrupted(format!(
-            "interrupted after epoch {last}; its checkpoint and metrics.csv are saved, continue with `train --resume --artifacts {run}`"
-        )));
+        return Err(Error::Interrupted(match ended.rows.last() {
+            Some(r) => format!(
+                "interrupted after epoch {}; its checkpoint and metrics.csv are saved, continue with `train --resume --artifacts {run}`",
+                r.epoch
+            ),
+            None => format!(
+                "interrupted in epoch 1, before any epoch finished: nothing was saved; start again with `train --artifacts {run}`"
+            ),
+        }));
     }
     Ok(())
 }

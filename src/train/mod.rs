@@ -3,6 +3,7 @@
 //! the caller's [`Observer`] hears about progress. Nothing here prints.
 
 mod capture;
+mod dashboard;
 mod launch;
 mod logfiles;
 pub mod optim;

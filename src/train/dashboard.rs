@@ -1,0 +1,82 @@
+//! Burn's terminal dashboard (`--tui`) behind a guard, so that every way out of it ends the
+//! run as Ctrl-C does without it: the epoch in progress dropped, the run's stop switch set.
+//!
+//! - The dashboard gets a stop switch of its own and Burn resets it when training ends, so a
+//!   quit (`q`, then `s`) would otherwise look like a finished run: it is copied to the run's.
+//! - Its kill option (`q`, then `k`) panics on purpose; the panic is caught here and taken as
+//!   a quit, instead of ending the process with a half-restored screen.
+//! - It holds the terminal in raw mode, where Ctrl-C is a key it ignores: the terminal's
+//!   signal keys are turned back on, so Ctrl-C stays a SIGINT.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use burn::train::Interrupter;
+use burn::train::renderer::MetricsRenderer;
+use burn::train::renderer::tui::TuiMetricsRendererWrapper;
+
+/// The stop reason of a quit from the dashboard.
+pub const QUIT: &str = "quit from the dashboard";
+
+pub struct Dashboard {
+    tui: Option<TuiMetricsRendererWrapper>,
+    own: Interrupter,
+    run: Interrupter,
+}
+
+impl Dashboard {
+    /// Open the dashboard (it takes the terminal over); `resumed_at`: the epoch a resumed run
+    /// starts after.
+    pub fn open(run: Interrupter, resumed_at: Option<usize>) -> Self {
+        let own = Interrupter::new();
+        let tui = TuiMetricsRendererWrapper::new(own.clone(), resumed_at);
+        keep_signal_keys(Duration::from_secs(2));
+        Self { tui: Some(tui), own, run }
+    }
+
+    /// Hand one event to the dashboard; afterwards, copy its quit to the run.
+    pub fn forward(&mut self, f: impl FnOnce(&mut dyn MetricsRenderer)) {
+        self.copy_quit();
+        let Some(tui) = self.tui.as_mut() else {
+            return;
+        };
+        if catch_unwind(AssertUnwindSafe(|| f(tui))).is_err() {
+            // The kill option: its render thread is gone and its `Drop` would panic again.
+            std::mem::forget(self.tui.take());
+            self.run.stop(Some(QUIT));
+        }
+        self.copy_quit();
+    }
+
+    fn copy_quit(&self) {
+        if self.own.should_stop() && !self.run.should_stop() {
+            self.run.stop(Some(QUIT));
+        }
+    }
+}
+
+/// Wait (at most `wait`) for the dashboard's thread to put the terminal in raw mode, then
+/// turn its signal keys (Ctrl-C, Ctrl-\) back on.
+fn keep_signal_keys(wait: Duration) {
+    let Ok(tty) = std::fs::File::open("/dev/tty") else {
+        return;
+    };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&tty);
+    let began = Instant::now();
+    while began.elapsed() < wait {
+        // SAFETY: `termios` is plain data that tcgetattr fills in; `fd` is open for the
+        // duration of the calls (`tty` lives until the end of this function).
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) != 0 {
+                return;
+            }
+            if t.c_lflag & libc::ICANON == 0 {
+                t.c_lflag |= libc::ISIG;
+                libc::tcsetattr(fd, libc::TCSANOW, &t);
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
