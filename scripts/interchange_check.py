@@ -9,11 +9,16 @@ Needs only `pip install safetensors numpy` (no torch). Steps:
    equal numpy's.
 3. `train --init-from` those weights with `shuffle = false` on a generated one-batch data set:
    the first step's loss must equal numpy's loss for that batch (to 1e-5).
+
+The binary runs on `--backend B`, else `$D2L_MLP_BACKEND`, else the best CPU backend it was
+built with: flex, else ndarray (read from `BIN --version`, which ends with
+"(backends: wgpu, flex, ndarray)"; a binary that does not list them is taken to have flex).
 """
 import argparse
 import gzip
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -66,7 +71,32 @@ def cross_entropy(logits, labels):
 
 def run(*args):
     print("+", " ".join(map(str, args)), flush=True)
-    subprocess.run([str(a) for a in args], check=True, stdout=subprocess.DEVNULL)
+    status = subprocess.run([str(a) for a in args], stdout=subprocess.DEVNULL).returncode
+    if status != 0:
+        sys.exit(f"interchange_check.py: the command above failed with status {status}")
+
+
+def built_backends(binary):
+    """The backends BIN was built with, from `BIN --version`; None when it does not say."""
+    version = subprocess.run([binary, "--version"], check=True, capture_output=True, text=True).stdout.strip()
+    m = re.search(r"\(backends: ([^)]*)\)", version)
+    return version, ([b.strip() for b in m.group(1).split(",") if b.strip()] if m else None)
+
+
+def choose_backend(binary, requested):
+    """--backend, else $D2L_MLP_BACKEND, else the best CPU backend built in (flex, else ndarray)."""
+    version, backends = built_backends(binary)
+    for chosen, why in ((requested, "--backend"), (os.environ.get("D2L_MLP_BACKEND"), "$D2L_MLP_BACKEND")):
+        if chosen:
+            if backends is not None and chosen not in backends:
+                sys.exit(f"interchange_check.py: {why} {chosen}, but {binary} was built with {', '.join(backends)} ({version})")
+            return chosen, why
+    if backends is None:
+        return "flex", f"'{version}' lists no backends; assuming the default build"
+    for cpu in ("flex", "ndarray"):
+        if cpu in backends:
+            return cpu, f"the best CPU backend in '{version}'"
+    sys.exit(f"interchange_check.py: {binary} has no CPU backend ({version}); pass --backend")
 
 
 def write_idx(path, images=None, labels=None):
@@ -87,6 +117,7 @@ def parse_args():
     parser.add_argument("run", metavar="RUN", help="a trained run folder (model.bpk, config.toml); eval writes eval.json there")
     parser.add_argument("data_dir", metavar="DATA_DIR", help="folder with the Fashion-MNIST test files (t10k-*-ubyte, optionally .gz)")
     parser.add_argument("work", metavar="WORK", help="scratch folder for the files this check writes (created if missing)")
+    parser.add_argument("--backend", metavar="B", help="backend for every command (default: $D2L_MLP_BACKEND, else flex, else ndarray, as built in)")
     return parser.parse_args()
 
 
@@ -95,18 +126,20 @@ def main():
     if MISSING is not None:
         sys.exit(f"interchange_check.py: {MISSING}; install the dependencies with `pip install safetensors numpy`")
     binary, run_dir, data_dir, work = args.bin, args.run, args.data_dir, args.work
+    backend, why = choose_backend(binary, args.backend)
+    print(f"backend {backend} ({why})", flush=True)
     os.makedirs(work, exist_ok=True)
     x = read_idx(find(data_dir, "t10k-images-idx3-ubyte"))
     y = read_idx(find(data_dir, "t10k-labels-idx1-ubyte")).astype(np.int64)
 
     # 1. The trained run, exported, evaluated by numpy and by `eval`.
     exported = os.path.join(work, "exported.safetensors")
-    run(binary, "export", "--artifacts", run_dir, "--out", exported, "--backend", "ndarray")
+    run(binary, "export", "--artifacts", run_dir, "--out", exported, "--backend", backend)
     w = load_file(exported)
     assert w["1.weight"].shape == (256, 784) and w["1.weight"].dtype == np.float32, w["1.weight"].shape
     assert w["3.weight"].shape == (10, 256), w["3.weight"].shape
     acc_np = float((forward(w, x).argmax(1) == y).mean())
-    run(binary, "eval", "--artifacts", run_dir, "--data-dir", data_dir, "--backend", "ndarray")
+    run(binary, "eval", "--artifacts", run_dir, "--data-dir", data_dir, "--backend", backend)
     acc_eval = json.load(open(os.path.join(run_dir, "eval.json")))["accuracy"]
     print(f"1. exported run: numpy accuracy {acc_np:.6f}, eval accuracy {acc_eval:.6f}")
     assert abs(acc_np - acc_eval) <= 1e-4, (acc_np, acc_eval)
@@ -125,8 +158,8 @@ def main():
     acc_known = float((logits.argmax(1) == y).mean())
     loss_known = float(cross_entropy(logits, y).mean())
     imported = os.path.join(work, "imported")
-    run(binary, "import", known_path, "--artifacts", imported, "--overwrite", "--backend", "ndarray")
-    run(binary, "eval", "--artifacts", imported, "--data-dir", data_dir, "--backend", "ndarray")
+    run(binary, "import", known_path, "--artifacts", imported, "--overwrite", "--backend", backend)
+    run(binary, "eval", "--artifacts", imported, "--data-dir", data_dir, "--backend", backend)
     rep = json.load(open(os.path.join(imported, "eval.json")))
     print(f"2. known weights: numpy accuracy {acc_known:.6f} loss {loss_known:.6f}; eval accuracy {rep['accuracy']:.6f} loss {rep['loss']:.6f}")
     assert abs(acc_known - rep["accuracy"]) <= 1e-4
@@ -146,7 +179,7 @@ def main():
         f.write("epochs = 1\nbatch_size = 64\nhidden = [256]\nshuffle = false\n")
     first = os.path.join(work, "init-run")
     run(binary, "train", "--config", cfg, "--init-from", known_path, "--artifacts", first, "--overwrite",
-        "--data-dir", gen, "--skip-checksum", "--backend", "ndarray")
+        "--data-dir", gen, "--skip-checksum", "--backend", backend)
     # One batch per epoch: the epoch's train loss is the loss of the first step.
     with open(os.path.join(first, "metrics.csv")) as f:
         row = f.read().splitlines()[1].split(",")
