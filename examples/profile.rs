@@ -14,7 +14,7 @@ use d2l_mlp::model::Mlp;
 
 fn main() {
     let dir = std::env::args().nth(1).unwrap_or_else(|| d2l_mlp::data::SYSTEM_DIR.to_string());
-    let opts = DataOptions { data_dir: Some(dir.into()), skip_checksum: true };
+    let opts = DataOptions { data_dir: Some(dir.into()), skip_checksum: true, transfers: None };
     let data = d2l_mlp::data::open(&opts, Need::All, &mut |note| eprintln!("{note}")).expect("data");
     let device = d2l_mlp::backend::cpu_device();
     let cfg = TrainConfig::default();

@@ -62,7 +62,7 @@ fn predict_reads_outside_pictures_and_refuses_non_images() {
     img.save(f.path("shirt.png")).unwrap();
     let out = f.run(&["predict", "--artifacts", "run", "--image", "shirt.png", "--backend", CPU]);
     out.ok();
-    assert!(out.stdout.contains("shirt.png (light background: inverted):"), "{}", out.stdout);
+    assert!(out.stdout.contains("shirt.png (light background: inverted; cropped from 120x90 to the object's 60x50; scaled from 60x50 to 28x23 and centred on 28x28):"), "{}", out.stdout);
     let line = out.stdout.lines().find(|l| l.contains("shirt.png")).unwrap();
     assert_eq!(line.matches(", ").count(), 2, "top-3: {line}");
     std::fs::write(f.path("notes.png"), "this is not a picture").unwrap();

@@ -57,7 +57,7 @@ fn saved_test_images_get_predicts_own_probabilities() {
     args.push("cutout.png");
     let pictures = f.run(&args);
     pictures.ok();
-    assert!(pictures.stdout.contains("cutout.png (transparent background treated as background):"), "{}", pictures.stdout);
+    assert!(pictures.stdout.contains("cutout.png (transparent background treated as background; cropped from 60x40 to the object's 20x30; scaled from 20x30 to 19x28 and centred on 28x28):"), "{}", pictures.stdout);
     for (i, file) in files.iter().enumerate() {
         let (name, p) = top_of_image_line(&pictures.stdout, file);
         // Table row: index, true class, predicted class, confidence[, "wrong"].

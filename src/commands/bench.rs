@@ -80,7 +80,7 @@ fn bench_data(data: &DataArgs, out: Out) -> Result<(TrainData, String, bool)> {
     let found = data::locate(data.data_dir.as_deref())?;
     let (train, test, label, synthetic) = match found {
         Some(src) => {
-            let opts = data::DataOptions { data_dir: Some(src.dir().to_path_buf()), skip_checksum: data.skip_checksum };
+            let opts = data::DataOptions { data_dir: Some(src.dir().to_path_buf()), ..data.options() };
             let d = data::open(&opts, data::Need::All, out)?;
             (d.train, d.test, src.dir().display().to_string(), false)
         }

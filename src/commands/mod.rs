@@ -92,7 +92,8 @@ pub struct DataArgs {
 
 impl DataArgs {
     pub fn options(&self) -> DataOptions {
-        DataOptions { data_dir: self.data_dir.clone(), skip_checksum: self.skip_checksum }
+        let bars = crate::data::TransferSink(std::sync::Arc::new(progress::DownloadBars::default()));
+        DataOptions { data_dir: self.data_dir.clone(), skip_checksum: self.skip_checksum, transfers: Some(bars) }
     }
 
     /// Find (or download), read and check the splits `need` names; says where they came from.

@@ -38,13 +38,14 @@ pub fn plot_runs(args: &PlotArgs, out: Out) -> Result<PathBuf> {
     }
     let runs: Vec<RunDir> = args.artifacts.iter().map(RunDir::new).collect();
     let mut histories = Vec::new();
-    for r in &runs {
+    let labels = plot::unique_labels(&args.artifacts);
+    for (r, label) in runs.iter().zip(labels) {
         r.load_config()?;
         let rows = metrics::read(&r.file(METRICS_FILE))?;
         if rows.is_empty() {
             return Err(Error::input(format!("{}: metrics.csv has no finished epoch yet; train the run first", r.path().display())));
         }
-        histories.push((r.name(), rows));
+        histories.push((label, rows));
     }
     let target = match (out_png, runs.as_slice()) {
         (Some(p), _) => p.to_path_buf(),

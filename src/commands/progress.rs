@@ -17,6 +17,38 @@ pub fn epoch_line(row: &EpochRow, total: usize) -> String {
     )
 }
 
+/// A download's progress as an indicatif bar per file on stderr (drawn only on a terminal).
+#[derive(Default)]
+pub struct DownloadBars {
+    bar: std::sync::Mutex<Option<ProgressBar>>,
+}
+
+impl crate::data::Transfers for DownloadBars {
+    fn begin(&self, name: &str, len: Option<u64>) {
+        let template = match len {
+            Some(_) => "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}, {eta} left",
+            None => "{prefix} {spinner} {bytes} {bytes_per_sec}",
+        };
+        let style = ProgressStyle::with_template(template).map(|s| s.progress_chars("=> ")).unwrap_or_else(|_| ProgressStyle::default_bar());
+        let bar = ProgressBar::with_draw_target(len, indicatif::ProgressDrawTarget::stderr()).with_style(style).with_prefix(name.to_string());
+        if let Ok(mut b) = self.bar.lock() {
+            *b = Some(bar);
+        }
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Ok(b) = self.bar.lock() {
+            b.as_ref().inspect(|b| b.inc(bytes));
+        }
+    }
+
+    fn end(&self, ok: bool) {
+        if let Some(b) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            if ok { b.finish() } else { b.abandon() }
+        }
+    }
+}
+
 /// Time left at the average rate so far (the steps of an epoch take about the same time);
 /// `None` before the first item.
 pub fn time_left(elapsed: Duration, done: u64, total: u64) -> Option<Duration> {

@@ -53,9 +53,9 @@ const BUF_SIZE: usize = 64 * 1024;
 /// Download every file of `files` from `base_url` into `dest` (created if missing). Files already present in
 /// `dest` whose MD5 matches are kept and not fetched again. Each download streams into a temp file in `dest`,
 /// its MD5 is checked, and only then is it renamed to its final name (a failed or cut-off transfer never leaves
-/// a file under the final name). Each transfer draws an indicatif bar on stderr when stderr is a
-/// terminal; `out` receives the other notes (files kept), for the caller to print.
-pub fn download_files(base_url: &str, files: &[RemoteFile], dest: &Path, out: &mut dyn FnMut(String)) -> Result<()> {
+/// a file under the final name). Each transfer's progress goes to `transfers`; `out` receives the
+/// other notes (files kept), for the caller to print.
+pub fn download_files(base_url: &str, files: &[RemoteFile], dest: &Path, out: &mut dyn FnMut(String), transfers: &dyn Transfers) -> Result<()> {
     std::fs::create_dir_all(dest).map_err(|e| Error::io("cannot create folder", dest, e))?;
     let agent = new_agent();
     for file in files {
@@ -65,7 +65,7 @@ pub fn download_files(base_url: &str, files: &[RemoteFile], dest: &Path, out: &m
             continue;
         }
         let url = join_url(base_url, file.name);
-        fetch_one(&agent, &url, file, dest, &target)?;
+        fetch_one(&agent, &url, file, dest, &target, transfers)?;
     }
     Ok(())
 }
@@ -151,27 +151,28 @@ fn file_has_md5(path: &Path, md5: &str) -> Result<bool> {
     Ok(to_hex(&hasher.finalize()).eq_ignore_ascii_case(md5))
 }
 
-/// A progress bar on stderr for one file. indicatif draws nothing when stderr is not a terminal,
-/// so logs and tests get no bar.
-fn progress_bar(name: &'static str, len: Option<u64>) -> indicatif::ProgressBar {
-    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-    let (template, fallback) = match len {
-        Some(_) => (
-            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            ProgressStyle::default_bar(),
-        ),
-        None => (
-            "{prefix} {spinner} {bytes} {bytes_per_sec}",
-            ProgressStyle::default_spinner(),
-        ),
-    };
-    // The templates are constant, so the fallback only guards against an indicatif change.
-    let style = ProgressStyle::with_template(template)
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or(fallback);
-    ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr())
-        .with_style(style)
-        .with_prefix(name)
+/// What a transfer reports while it runs, for the caller to show (the library never prints).
+pub trait Transfers: Send + Sync {
+    /// A file starts: its name, and its length when the server announces it.
+    fn begin(&self, _name: &str, _len: Option<u64>) {}
+    /// `bytes` more arrived.
+    fn advance(&self, _bytes: u64) {}
+    /// The file ended: `ok` is false when it failed.
+    fn end(&self, _ok: bool) {}
+}
+
+/// Reports nothing.
+pub struct NoTransfers;
+impl Transfers for NoTransfers {}
+
+/// A shared [`Transfers`], carried in [`DataOptions`](super::DataOptions).
+#[derive(Clone)]
+pub struct TransferSink(pub std::sync::Arc<dyn Transfers>);
+
+impl std::fmt::Debug for TransferSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TransferSink")
+    }
 }
 
 /// Why a streamed copy stopped.
@@ -182,7 +183,7 @@ enum Copy {
 }
 
 /// Copy `reader` into `out`, advancing `bar`; returns the byte count and the MD5 (hex).
-fn copy_hashing(reader: &mut impl Read, out: &mut impl Write, bar: &indicatif::ProgressBar, expected_len: Option<u64>) -> std::result::Result<(u64, String), Copy> {
+fn copy_hashing(reader: &mut impl Read, out: &mut impl Write, transfers: &dyn Transfers, expected_len: Option<u64>) -> std::result::Result<(u64, String), Copy> {
     let cut_off = |got: u64, detail: &str| match expected_len {
         Some(total) => format!("transfer cut off after {got} of {total} bytes{detail}"),
         None => format!("transfer failed after {got} bytes{detail}"),
@@ -200,7 +201,7 @@ fn copy_hashing(reader: &mut impl Read, out: &mut impl Write, bar: &indicatif::P
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(Copy::Write)?;
         got += n as u64;
-        bar.inc(n as u64);
+        transfers.advance(n as u64);
     }
     // ureq checks Content-Length too; checking here keeps the guarantee independent of its version.
     match expected_len {
@@ -217,6 +218,7 @@ fn fetch_one(
     file: &RemoteFile,
     dest: &Path,
     target: &Path,
+    transfers: &dyn Transfers,
 ) -> Result<()> {
     let fail = |why: String| download_error(url, target, &why);
 
@@ -250,16 +252,16 @@ fn fetch_one(
         .tempfile_in(dest)
         .map_err(|e| Error::io("cannot create a temporary file in", dest, e))?;
 
-    let bar = progress_bar(file.name, expected_len);
-    let (got, digest) = copy_hashing(&mut reader, tmp.as_file_mut(), &bar, expected_len).map_err(|e| {
-        bar.abandon();
+    transfers.begin(file.name, expected_len);
+    let (got, digest) = copy_hashing(&mut reader, tmp.as_file_mut(), transfers, expected_len).map_err(|e| {
+        transfers.end(false);
         match e {
             Copy::Transfer(why) => fail(why),
             Copy::Write(e) => Error::io("cannot write", tmp.path(), e),
         }
     })?;
     if !digest.eq_ignore_ascii_case(file.md5) {
-        bar.abandon();
+        transfers.end(false);
         let note = match &content_encoding {
             Some(enc) => format!(" (the server sent Content-Encoding: {enc})"),
             None => String::new(),
@@ -271,12 +273,13 @@ fn fetch_one(
     }
 
     // Flush to disk before the rename so a crash cannot leave a final name with missing data.
-    tmp.as_file()
+    let saved = tmp
+        .as_file()
         .sync_all()
-        .map_err(|e| Error::io("cannot write", tmp.path(), e))?;
-    tmp.persist(target)
-        .map_err(|e| Error::io("cannot rename the download to", target, e.error))?;
-    bar.finish();
+        .map_err(|e| Error::io("cannot write", tmp.path(), e))
+        .and_then(|_| tmp.persist(target).map_err(|e| Error::io("cannot rename the download to", target, e.error)));
+    transfers.end(saved.is_ok());
+    saved?;
     Ok(())
 }
 
@@ -416,6 +419,34 @@ pub(crate) mod tests {
         }
     }
 
+    /// Records what a download reports.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<String>>, AtomicUsize);
+    impl Transfers for Recorded {
+        fn begin(&self, name: &str, len: Option<u64>) {
+            self.0.lock().unwrap().push(format!("begin {name} {len:?}"));
+        }
+        fn advance(&self, bytes: u64) {
+            self.1.fetch_add(bytes as usize, Ordering::SeqCst);
+        }
+        fn end(&self, ok: bool) {
+            self.0.lock().unwrap().push(format!("end {ok}"));
+        }
+    }
+
+    #[test]
+    fn progress_goes_to_the_callers_sink() {
+        let body = content(100_000, 3);
+        let file = remote("p.gz", &body);
+        let bytes = body.clone();
+        let server = Server::start(2, move |_| response("200 OK", &bytes));
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Recorded::default();
+        download_files(&server.base_url, &[file], dir.path(), &mut |_| {}, &seen).unwrap();
+        assert_eq!(*seen.0.lock().unwrap(), vec!["begin p.gz Some(100000)".to_string(), "end true".to_string()]);
+        assert_eq!(seen.1.load(Ordering::SeqCst), 100_000);
+    }
+
     #[test]
     fn good_file_is_downloaded_into_a_new_folder_without_leftovers() {
         let bytes = content(200_000, 7);
@@ -425,7 +456,7 @@ pub(crate) mod tests {
         let dest = dir.path().join("nested").join("data");
         let file = remote("train-labels-idx1-ubyte.gz", &bytes);
 
-        download_files(&server.base_url, &[file], &dest, &mut |_| {}).unwrap();
+        download_files(&server.base_url, &[file], &dest, &mut |_| {}, &NoTransfers).unwrap();
 
         assert_eq!(std::fs::read(dest.join(file.name)).unwrap(), bytes);
         assert_eq!(names_in(&dest), vec![file.name.to_string()]);
@@ -443,7 +474,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = remote("t10k-labels-idx1-ubyte.gz", &expected);
 
-        let err = download_files(&server.base_url, &[file], dir.path(), &mut |_| {}).unwrap_err();
+        let err = download_files(&server.base_url, &[file], dir.path(), &mut |_| {}, &NoTransfers).unwrap_err();
 
         let msg = download_message(err);
         assert!(msg.contains("checksum mismatch"), "{msg}");
@@ -470,7 +501,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = remote("t10k-images-idx3-ubyte.gz", &full);
 
-        let err = download_files(&server.base_url, &[file], dir.path(), &mut |_| {}).unwrap_err();
+        let err = download_files(&server.base_url, &[file], dir.path(), &mut |_| {}, &NoTransfers).unwrap_err();
 
         let msg = download_message(err);
         assert!(msg.contains("cut off after 100 of 1000 bytes"), "{msg}");
@@ -484,7 +515,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = remote("train-images-idx3-ubyte.gz", b"whatever");
 
-        let err = download_files(&server.base_url, &[file], dir.path(), &mut |_| {}).unwrap_err();
+        let err = download_files(&server.base_url, &[file], dir.path(), &mut |_| {}, &NoTransfers).unwrap_err();
 
         let msg = download_message(err);
         assert!(msg.contains("HTTP status 404"), "{msg}");
@@ -503,7 +534,7 @@ pub(crate) mod tests {
         std::fs::write(dir.path().join(file.name), &bytes).unwrap();
 
         let mut notes = Vec::new();
-        download_files(&server.base_url, &[file], dir.path(), &mut |m| notes.push(m)).unwrap();
+        download_files(&server.base_url, &[file], dir.path(), &mut |m| notes.push(m), &NoTransfers).unwrap();
 
         assert_eq!(server.hits(), 0);
         assert_eq!(notes.len(), 1);
@@ -520,7 +551,7 @@ pub(crate) mod tests {
         let file = remote("train-labels-idx1-ubyte.gz", &bytes);
         std::fs::write(dir.path().join(file.name), b"stale partial content").unwrap();
 
-        download_files(&server.base_url, &[file], dir.path(), &mut |_| {}).unwrap();
+        download_files(&server.base_url, &[file], dir.path(), &mut |_| {}, &NoTransfers).unwrap();
 
         assert_eq!(server.hits(), 1);
         assert_eq!(std::fs::read(dir.path().join(file.name)).unwrap(), bytes);
@@ -542,7 +573,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let base = server.base_url.trim_end_matches('/');
 
-        download_files(base, &[file_a, file_b], dir.path(), &mut |_| {}).unwrap();
+        download_files(base, &[file_a, file_b], dir.path(), &mut |_| {}, &NoTransfers).unwrap();
 
         assert_eq!(std::fs::read(dir.path().join("a.gz")).unwrap(), a);
         assert_eq!(std::fs::read(dir.path().join("b.gz")).unwrap(), b);
@@ -559,7 +590,7 @@ pub(crate) mod tests {
         let file = remote("train-images-idx3-ubyte.gz", b"x");
         let base = format!("http://127.0.0.1:{port}/");
 
-        let err = download_files(&base, &[file], dir.path(), &mut |_| {}).unwrap_err();
+        let err = download_files(&base, &[file], dir.path(), &mut |_| {}, &NoTransfers).unwrap_err();
 
         let msg = download_message(err);
         assert!(msg.contains("connection"), "{msg}");
@@ -583,7 +614,7 @@ pub(crate) mod tests {
         let file = remote("a.gz", b"x");
 
         // The URL is never reached: creating the folder fails first.
-        let err = download_files("http://127.0.0.1:9/", &[file], &dest, &mut |_| {}).unwrap_err();
+        let err = download_files("http://127.0.0.1:9/", &[file], &dest, &mut |_| {}, &NoTransfers).unwrap_err();
 
         match err {
             Error::Failure(msg) => assert!(msg.contains("cannot create folder"), "{msg}"),

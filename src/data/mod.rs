@@ -8,6 +8,7 @@ pub mod loader;
 pub mod source;
 pub mod synthetic;
 
+pub use download::{NoTransfers, TransferSink, Transfers};
 pub use idx::{encode_images, encode_labels, parse_images, parse_labels};
 pub use loader::{BatchLoader, epoch_order, make_batch};
 pub use source::{CACHE_DIR, DataOptions, ENV_DIR, ENV_URL, Loaded, Need, SYSTEM_DIR, Source, locate, open};

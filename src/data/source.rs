@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::download::{self, OFFICIAL_BASE_URL, OFFICIAL_FILES, RemoteFile};
+use super::download::{self, NoTransfers, OFFICIAL_BASE_URL, OFFICIAL_FILES, RemoteFile, TransferSink, Transfers};
 use super::{ALL_FILES, IdxFile, PIXELS, Split, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx};
 use crate::error::{Error, Result};
 
@@ -25,6 +25,8 @@ pub struct DataOptions {
     pub data_dir: Option<PathBuf>,
     /// Skip the pinned SHA-256 check (for custom IDX data).
     pub skip_checksum: bool,
+    /// Where a download reports its progress (nothing is shown without one).
+    pub transfers: Option<TransferSink>,
 }
 
 /// Which splits a command reads.
@@ -100,7 +102,11 @@ impl Loaded {
 /// Find (downloading if no folder has them), read and check the files `need` names. `out`
 /// receives progress notes (a download starting, files already present); the library prints nothing.
 pub fn open(opts: &DataOptions, need: Need, out: &mut dyn FnMut(String)) -> Result<Loaded> {
-    Lookup::standard(opts.data_dir.as_deref())?.open(need, !opts.skip_checksum, out)
+    let transfers: &dyn Transfers = match &opts.transfers {
+        Some(t) => t.0.as_ref(),
+        None => &NoTransfers,
+    };
+    Lookup::standard(opts.data_dir.as_deref())?.open(need, !opts.skip_checksum, out, transfers)
 }
 
 /// Where the complete data set is, without downloading: `None` when no folder has it. A
@@ -156,10 +162,10 @@ impl<'a> Lookup<'a> {
         Ok(has(&self.system, need).then(|| Source::System(self.system.clone())))
     }
 
-    fn open(&self, need: Need, verify: bool, out: &mut dyn FnMut(String)) -> Result<Loaded> {
+    fn open(&self, need: Need, verify: bool, out: &mut dyn FnMut(String), transfers: &dyn Transfers) -> Result<Loaded> {
         let source = match self.locate(need)? {
             Some(source) => source,
-            None => self.download(need, out)?,
+            None => self.download(need, out, transfers)?,
         };
         let dir = source.dir();
         let train = match need {
@@ -174,7 +180,7 @@ impl<'a> Lookup<'a> {
     }
 
     /// Fetch the `.gz` files of `need` into the cache.
-    fn download(&self, need: Need, out: &mut dyn FnMut(String)) -> Result<Source> {
+    fn download(&self, need: Need, out: &mut dyn FnMut(String), transfers: &dyn Transfers) -> Result<Source> {
         let wanted: Vec<RemoteFile> = self
             .remote
             .iter()
@@ -188,7 +194,7 @@ impl<'a> Lookup<'a> {
             self.base_url,
             self.cache.display()
         ));
-        download::download_files(&self.base_url, &wanted, &self.cache, out)?;
+        download::download_files(&self.base_url, &wanted, &self.cache, out, transfers)?;
         Ok(Source::Downloaded(self.cache.clone()))
     }
 }
@@ -285,7 +291,7 @@ mod tests {
     use crate::data::{encode_labels, write_synthetic};
 
     fn opts(dir: &Path, verify: bool) -> DataOptions {
-        DataOptions { data_dir: Some(dir.to_path_buf()), skip_checksum: !verify }
+        DataOptions { data_dir: Some(dir.to_path_buf()), skip_checksum: !verify, transfers: None }
     }
 
     fn load(dir: &Path, verify: bool) -> Result<Loaded> {
@@ -419,18 +425,18 @@ mod tests {
         let l = lookup(root.path(), &server.base_url, &remote);
         let mut notes = Vec::new();
 
-        let d = l.open(Need::TestOnly, false, &mut |m| notes.push(m)).unwrap();
+        let d = l.open(Need::TestOnly, false, &mut |m| notes.push(m), &NoTransfers).unwrap();
         assert_eq!(server.hits(), 2, "only the test files");
         assert_eq!(d.source, Source::Downloaded(l.cache.clone()));
         assert_eq!((d.train.len(), d.test.len()), (0, 20));
         assert!(notes[0].contains("not found") && notes[0].contains(&server.base_url), "{notes:?}");
 
-        let d = l.open(Need::All, false, &mut |m| notes.push(m)).unwrap();
+        let d = l.open(Need::All, false, &mut |m| notes.push(m), &NoTransfers).unwrap();
         assert_eq!(server.hits(), 4, "the test files are kept");
         assert_eq!((d.train.len(), d.test.len()), (30, 20));
         assert!(notes.iter().any(|n| n.ends_with("t10k-labels-idx1-ubyte.gz: already present, MD5 OK")), "{notes:?}");
 
-        let d = l.open(Need::All, false, &mut |m| panic!("unexpected note {m}")).unwrap();
+        let d = l.open(Need::All, false, &mut |m| panic!("unexpected note {m}"), &NoTransfers).unwrap();
         assert_eq!(d.source, Source::Cache(l.cache.clone()));
         assert_eq!(server.hits(), 4);
     }
@@ -439,7 +445,7 @@ mod tests {
     fn a_failed_download_is_a_download_error() {
         let root = tempfile::tempdir().unwrap();
         let l = lookup(root.path(), "http://127.0.0.1:9/", &OFFICIAL_FILES);
-        let e = l.open(Need::TestOnly, true, &mut |_| {}).unwrap_err();
+        let e = l.open(Need::TestOnly, true, &mut |_| {}, &NoTransfers).unwrap_err();
         assert!(matches!(e, Error::Download(_)), "{e:?}");
         assert!(e.to_string().contains("t10k-images-idx3-ubyte.gz"), "{e}");
     }

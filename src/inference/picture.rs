@@ -27,6 +27,10 @@ pub struct PreparedImage {
     pub transparent: bool,
     /// Already 28x28 on black, like the data set: passed through byte for byte.
     pub as_is: bool,
+    /// Cropped from the picture's size to the object's bounding box (width, height).
+    pub cropped: Option<((u32, u32), (u32, u32))>,
+    /// Scaled from the (cropped) size to fit 28x28 (width, height).
+    pub scaled: Option<((u32, u32), (u32, u32))>,
 }
 
 impl PreparedImage {
@@ -35,10 +39,16 @@ impl PreparedImage {
     pub fn notes(&self) -> String {
         let mut notes = Vec::new();
         if self.transparent {
-            notes.push("transparent background treated as background");
+            notes.push("transparent background treated as background".to_string());
         }
         if self.inverted {
-            notes.push("light background: inverted");
+            notes.push("light background: inverted".to_string());
+        }
+        if let Some(((w, h), (cw, ch))) = self.cropped {
+            notes.push(format!("cropped from {w}x{h} to the object's {cw}x{ch}"));
+        }
+        if let Some(((w, h), (nw, nh))) = self.scaled {
+            notes.push(format!("scaled from {w}x{h} to {nw}x{nh} and centred on 28x28"));
         }
         if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
     }
@@ -96,7 +106,7 @@ fn flatten(img: &GrayAlphaImage) -> GrayImage {
 pub fn prepare_gray(gray: &GrayImage) -> PreparedImage {
     let border = border_pixels(gray);
     if in_dataset_format(gray, &border) {
-        return PreparedImage { pixels: gray.as_raw().clone(), inverted: false, transparent: false, as_is: true };
+        return PreparedImage { pixels: gray.as_raw().clone(), inverted: false, transparent: false, as_is: true, cropped: None, scaled: None };
     }
     let level = background_level(&border);
     let inverted = level > 127;
@@ -105,7 +115,18 @@ pub fn prepare_gray(gray: &GrayImage) -> PreparedImage {
         imageops::invert(&mut g);
     }
     zero_background(&mut g, if inverted { 255 - level } else { level });
-    PreparedImage { pixels: fit_to_canvas(&crop_to_object(g)), inverted, transparent: false, as_is: false }
+    let before = g.dimensions();
+    let object = crop_to_object(g);
+    let after = object.dimensions();
+    let (pixels, size) = fit_to_canvas(&object);
+    PreparedImage {
+        pixels,
+        inverted,
+        transparent: false,
+        as_is: false,
+        cropped: (after != before).then_some((before, after)),
+        scaled: (size != after).then_some((after, size)),
+    }
 }
 
 fn border_pixels(g: &GrayImage) -> Vec<u8> {
@@ -162,12 +183,12 @@ fn crop_to_object(g: GrayImage) -> GrayImage {
     imageops::crop_imm(&g, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image()
 }
 
-/// Scale the longest side to 28 and centre on a black 28x28 canvas.
-fn fit_to_canvas(g: &GrayImage) -> Vec<u8> {
+/// Scale the longest side to 28 and centre on a black 28x28 canvas; also the scaled size.
+fn fit_to_canvas(g: &GrayImage) -> (Vec<u8>, (u32, u32)) {
     let mut canvas = GrayImage::new(SIDE as u32, SIDE as u32);
     let (w, h) = g.dimensions();
     if w == 0 || h == 0 {
-        return canvas.into_raw();
+        return (canvas.into_raw(), (w, h));
     }
     let scale = SIDE as f64 / w.max(h) as f64;
     let nw = ((w as f64 * scale).round() as u32).clamp(1, SIDE as u32);
@@ -175,7 +196,7 @@ fn fit_to_canvas(g: &GrayImage) -> Vec<u8> {
     let resized = imageops::resize(g, nw, nh, imageops::FilterType::Lanczos3);
     let (ox, oy) = ((SIDE as u32 - nw) / 2, (SIDE as u32 - nh) / 2);
     imageops::overlay(&mut canvas, &resized, ox as i64, oy as i64);
-    canvas.into_raw()
+    (canvas.into_raw(), (nw, nh))
 }
 
 #[cfg(test)]
@@ -248,7 +269,7 @@ mod tests {
         fill(&mut img, (20, 40), (5, 35), Rgba([220, 220, 220, 255]));
         let p = round_trip(img.into());
         assert!(p.transparent && !p.inverted);
-        assert_eq!(p.notes(), " (transparent background treated as background)");
+        assert!(p.notes().starts_with(" (transparent background treated as background; cropped from 60x40"), "{}", p.notes());
         assert_eq!(p.pixels[0], 0);
         assert!(p.pixels[14 * SIDE + 14] > 200);
         // A dark shape on transparency is a garment photographed on white: inverted.
@@ -256,7 +277,7 @@ mod tests {
         fill(&mut img, (20, 40), (5, 35), LumaA([30, 255]));
         let p = prepare_luma_alpha(&img);
         assert!(p.transparent && p.inverted);
-        assert_eq!(p.notes(), " (transparent background treated as background; light background: inverted)");
+        assert!(p.notes().starts_with(" (transparent background treated as background; light background: inverted; cropped"), "{}", p.notes());
         assert_eq!(p.pixels[0], 0);
         assert!(p.pixels[14 * SIDE + 14] > 200);
     }
@@ -282,6 +303,23 @@ mod tests {
         assert_eq!(background_level(&border), 235);
         assert_eq!(background_level(&[5, 9, 7, 200, 6]), 7);
         assert_eq!(background_level(&[]), 0);
+    }
+
+    #[test]
+    fn the_notes_say_when_a_picture_was_cropped_or_rescaled() {
+        // A light object on black filling a 280x280 picture: scaled, not cropped.
+        let full = GrayImage::from_pixel(280, 280, Luma([200]));
+        let mut framed = GrayImage::new(280, 280);
+        fill(&mut framed, (40, 240), (0, 280), Luma([200]));
+        let p = prepare_gray(&framed);
+        assert!(p.notes().contains("cropped from 280x280 to the object's 200x280"), "{}", p.notes());
+        assert!(p.notes().contains("scaled from 200x280 to 20x28"), "{}", p.notes());
+        let q = prepare_gray(&full);
+        assert!(q.notes().contains("scaled from 280x280 to 28x28"), "{}", q.notes());
+        // A 28x28 picture in the data set's format says nothing.
+        let mut small = GrayImage::new(28, 28);
+        fill(&mut small, (10, 18), (5, 23), Luma([220]));
+        assert_eq!(prepare_gray(&small).notes(), "");
     }
 
     #[test]

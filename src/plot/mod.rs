@@ -46,6 +46,31 @@ pub fn check_png_path(out: &Path) -> Result<()> {
     Err(Error::input(format!("{}: pictures are written as PNG; give an output path ending in .png", out.display())))
 }
 
+/// Legend labels for run folders: each folder's shortest path suffix that no other folder
+/// shares (`a/best`, `b/best` rather than `best` twice); the folder name when it is unique.
+pub fn unique_labels(paths: &[std::path::PathBuf]) -> Vec<String> {
+    let parts: Vec<Vec<String>> = paths
+        .iter()
+        .map(|p| {
+            let mut c: Vec<String> = p.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            c.retain(|s| s != ".");
+            if c.is_empty() {
+                c.push(p.display().to_string());
+            }
+            c
+        })
+        .collect();
+    let suffix = |c: &[String], n: usize| c[c.len().saturating_sub(n)..].join("/");
+    (0..parts.len())
+        .map(|i| {
+            let mine = &parts[i];
+            let clash = |n: usize| (0..parts.len()).any(|j| j != i && parts[j] != *mine && suffix(&parts[j], n) == suffix(mine, n));
+            let n = (1..=mine.len()).find(|&n| !clash(n)).unwrap_or(mine.len());
+            suffix(mine, n)
+        })
+        .collect()
+}
+
 /// Fill `root` white, let `draw` paint on it and flush it: the one pipeline of PNG and SVG.
 fn paint<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -164,6 +189,17 @@ mod tests {
             draw_activations(&book_activations(), p).unwrap_err(),
             draw_predictions(&prediction_grid(), p).unwrap_err(),
         ]
+    }
+
+    #[test]
+    fn legend_labels_are_the_shortest_unique_path_suffixes() {
+        let p = |v: &[&str]| v.iter().map(std::path::PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(unique_labels(&p(&["a/best", "b/best", "c/best"])), ["a/best", "b/best", "c/best"]);
+        assert_eq!(unique_labels(&p(&["runs/relu", "runs/sigmoid", "artifacts"])), ["relu", "sigmoid", "artifacts"]);
+        assert_eq!(unique_labels(&p(&["x/a/best", "y/a/best", "z/best"])), ["x/a/best", "y/a/best", "z/best"]);
+        assert_eq!(unique_labels(&p(&["./run", "/tmp/run"])), ["run", "tmp/run"]);
+        // The same folder twice keeps its short name.
+        assert_eq!(unique_labels(&p(&["run", "run"])), ["run", "run"]);
     }
 
     #[test]

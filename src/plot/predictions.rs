@@ -41,7 +41,7 @@ pub struct PredictionTile {
 impl PredictionTile {
     /// The two title lines: "true: Shirt" and "pred: Coat" (with " 0.97" when the confidence is known).
     fn title(&self) -> [String; 2] {
-        let conf = self.confidence.map(|c| format!(" {c:.2}")).unwrap_or_default();
+        let conf = self.confidence.map(|c| format!(" {}", confidence_text(c))).unwrap_or_default();
         [format!("true: {}", CLASS_NAMES[self.true_label]), format!("pred: {}{conf}", CLASS_NAMES[self.predicted])]
     }
 
@@ -148,6 +148,12 @@ fn fitting_font_size<'t>(
     Ok(9)
 }
 
+/// A probability with two decimals, rounded down: a near-certain 0.9968 reads 0.99, and 1.00
+/// means exactly 1.
+pub fn confidence_text(c: f32) -> String {
+    format!("{:.2}", (c as f64 * 100.0).floor() / 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
@@ -222,6 +228,15 @@ mod tests {
                 assert_eq!(img.get_pixel(x, y).0, [255; 3], "ink at the tile boundary x={x}, y={y}");
             }
         }
+    }
+
+    #[test]
+    fn a_confidence_shows_one_only_when_it_is_one() {
+        assert_eq!(confidence_text(0.9968), "0.99");
+        assert_eq!(confidence_text(0.999_999), "0.99");
+        assert_eq!(confidence_text(1.0), "1.00");
+        assert_eq!(confidence_text(0.5), "0.50");
+        assert_eq!(confidence_text(0.0), "0.00");
     }
 
     #[test]

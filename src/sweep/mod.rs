@@ -8,6 +8,7 @@
 pub mod halving;
 pub mod leaderboard;
 pub mod picture;
+pub mod recipe;
 pub mod runner;
 pub mod space;
 pub mod trials;

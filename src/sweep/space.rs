@@ -278,7 +278,7 @@ impl Study {
         }
         for v in p.domain.extremes() {
             let params = [(p.name.clone(), v.clone())];
-            super::trials::recipe(&self.fixed, &params).map_err(|m| format!("[space] field `{}`: value {v}: {m}", p.name))?;
+            super::recipe::recipe(&self.fixed, &params).map_err(|m| format!("[space] field `{}`: value {v}: {m}", p.name))?;
         }
         Ok(())
     }

@@ -44,6 +44,7 @@ impl Dashboard {
             // The kill option: its render thread is gone and its `Drop` would panic again.
             std::mem::forget(self.tui.take());
             self.run.stop(Some(QUIT));
+            clear_below_cursor();
         }
         self.copy_quit();
     }
@@ -52,6 +53,17 @@ impl Dashboard {
         if self.own.should_stop() && !self.run.should_stop() {
             self.run.stop(Some(QUIT));
         }
+    }
+}
+
+/// Burn's kill path leaves the main screen twice around its own note, so the cursor ends up
+/// above that note: clear from there down, so the run's own last line is read in full.
+fn clear_below_cursor() {
+    use std::io::{IsTerminal, Write};
+    let mut err = std::io::stderr();
+    if err.is_terminal() {
+        let _ = err.write_all(b"\r\x1b[J");
+        let _ = err.flush();
     }
 }
 
