@@ -4,7 +4,7 @@
 # headline figures (the Results table and the example epoch line) against a fresh seed-42 run.
 #
 # Pages, in this order: README.md, docs/operations.md, docs/interchange.md, docs/experiments.md,
-# docs/performance.md, docs/architecture.md (the list `pages` below; a page added to docs/ must
+# docs/performance.md, docs/build.md, docs/architecture.md (the list `pages` below; a page added to docs/ must
 # be added there, the script refuses to run while one is missing from it).
 #
 # Rewriting rules:
@@ -25,7 +25,7 @@ set -euo pipefail
 bin=$(realpath "${1:?usage: scripts/readme_blocks.sh BIN}")
 repo=$(cd "$(dirname "$0")/.." && pwd)
 data=/usr/share/datasets/fashion-mnist
-pages=(README.md docs/operations.md docs/interchange.md docs/experiments.md docs/performance.md docs/architecture.md)
+pages=(README.md docs/operations.md docs/interchange.md docs/experiments.md docs/performance.md docs/build.md docs/architecture.md)
 work=$(mktemp -d)
 git clone -q "$repo" "$work/clone"
 if [ "${READMES_FROM_WORKTREE:-0}" = 1 ]; then

@@ -167,6 +167,21 @@ fn two_shards_then_collect_equal_the_whole_sweep() {
 }
 
 #[test]
+fn collect_refuses_an_incomplete_study_unless_partial() {
+    let f = Fixture::new();
+    write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\nseed = [1, 2]\n");
+    sweep(&f, &["g.toml", "--out", "parts", "--shard", "0/2"]).ok();
+    let o = sweep(&f, &["--collect", "parts"]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    o.one_error_line();
+    assert!(o.stderr.contains("not finished (001, 003)") && o.stderr.contains("--shard K/N") && o.stderr.contains("--partial"), "{}", o.stderr);
+    assert!(!f.path("parts/leaderboard.csv").exists() && !f.path("parts/best").exists(), "a refused collect wrote nothing");
+    let o = sweep(&f, &["--collect", "parts", "--partial"]);
+    o.ok();
+    assert_eq!(column(&board(&f.path("parts")), "trial").len(), 2);
+}
+
+#[test]
 fn only_the_refit_reads_the_test_set() {
     let f = Fixture::new();
     write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\n");

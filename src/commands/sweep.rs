@@ -46,9 +46,13 @@ pub struct SweepArgs {
     /// Run only the trials whose index is K modulo N, into a folder the N shards share.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
-    /// Build the leaderboard and the refit from the finished trials in DIR (after the shards).
+    /// Build the leaderboard and the refit from the trials in DIR (after the shards); refused
+    /// while some are not finished, unless --partial.
     #[arg(long, conflicts_with_all = ["shard", "resume"])]
     pub collect: bool,
+    /// With --collect: rank and refit the finished trials even though others are missing.
+    #[arg(long, requires = "collect")]
+    pub partial: bool,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
@@ -70,11 +74,16 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
     if args.collect {
         let (mut entries, missing) = sweep::collect(&dir, &study)?;
         if !missing.is_empty() {
-            out(format!(
-                "collect: {} trial(s) not finished ({}); their shards can be run again, then --collect again",
-                missing.len(),
-                missing.iter().map(|i| format!("{i:03}")).collect::<Vec<_>>().join(", ")
-            ));
+            let list = missing.iter().map(|i| format!("{i:03}")).collect::<Vec<_>>().join(", ");
+            if !args.partial {
+                return Err(Error::failure(format!(
+                    "--collect: {} trial(s) of the study are not finished ({list}); run the shards that hold them again (trial i is in shard i mod N of `sweep SPACE.toml --out {} --shard K/N`), then `sweep --collect {}` again, or pass --partial to rank and refit the finished ones",
+                    missing.len(),
+                    dir.path().display(),
+                    dir.path().display()
+                )));
+            }
+            out(format!("collect --partial: {} trial(s) not finished ({list}); ranking the finished ones", missing.len()));
         }
         show(&dir, &study, &mut entries, out)?;
         let loaded = args.data.load(Need::All, out)?;

@@ -127,12 +127,25 @@ fn product(a: View, b: View, init: Option<&[f32]>, finish: impl Fn(&mut [f32]) +
     out
 }
 
+/// ReLU as Burn's flex backend defines it: NaN passes (a diverging unit stays visible in the
+/// loss instead of turning into a dead one), every other value at or below zero becomes +0.0.
+#[inline]
+pub fn relu(v: f32) -> f32 {
+    if v.is_nan() || v > 0.0 { v } else { 0.0 }
+}
+
+/// ReLU's backward mask, as Burn's: the gradient passes where the output is positive or NaN.
+#[inline]
+pub fn relu_passes(y: f32) -> bool {
+    y.is_nan() || y > 0.0
+}
+
 /// `act(x @ w + b)` as a row-major `[x.rows, w.cols]` matrix; `act` is ReLU or the identity.
 pub fn linear_forward(x: View, w: View, b: &[f32], relu: bool) -> Vec<f32> {
     assert_eq!(b.len(), w.cols, "one bias per output");
     product(x, w, Some(b), |block| {
         if relu {
-            block.iter_mut().for_each(|v| *v = v.max(0.0));
+            block.iter_mut().for_each(|v| *v = self::relu(*v));
         }
     })
 }
@@ -162,7 +175,7 @@ pub fn linear_backward(x: View, w: View, y: Option<&[f32]>, mut dy: Vec<f32>, re
         let y = y.expect("ReLU's backward needs the forward output");
         assert_eq!(y.len(), dy.len(), "one output per gradient");
         // A select, not a conditional store, so that it compiles to vector blends.
-        dy.iter_mut().zip(y).for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
+        dy.iter_mut().zip(y).for_each(|(g, &y)| *g = if relu_passes(y) { *g } else { 0.0 });
     }
     let b = wanted.b.then(|| column_sums(&dy, n));
     let g = View::rows(&dy, m, n);
@@ -340,9 +353,40 @@ mod tests {
             let (x, w) = (View::rows(&xd, m, k), View::rows(&wd, k, n));
             let want: Vec<f32> = naive(x, w).chunks(n).flat_map(|r| r.iter().zip(&b).map(|(v, b)| v + b)).collect();
             close(&linear_forward(x, w, &b, false), &want);
-            let relu: Vec<f32> = want.iter().map(|v| v.max(0.0)).collect();
+            let relu: Vec<f32> = want.iter().map(|v| if *v > 0.0 { *v } else { 0.0 }).collect();
             close(&linear_forward(x, w, &b, true), &relu);
         }
+    }
+
+    /// Burn's own ops on flex, the reference the fused layer must match.
+    fn burn_relu(pre: &[f32]) -> Vec<f32> {
+        use burn::tensor::{Device, Tensor, TensorData};
+        let t = Tensor::<1>::from_data(TensorData::new(pre.to_vec(), [pre.len()]), &Device::flex());
+        burn::tensor::activation::relu(t).into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn relu_is_burns_for_nan_infinities_and_signed_zeros() {
+        let specials = [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e-40, -1e-40, 3.5, -3.5];
+        // x = [[1]], w = the values, bias -0.0: the pre-activations are the values themselves.
+        let n = specials.len();
+        let (xd, b) = (vec![1.0f32], vec![-0.0f32; n]);
+        let (x, w) = (View::rows(&xd, 1, 1), View::rows(&specials, 1, n));
+        let pre = linear_forward(x, w, &b, false);
+        let ours = linear_forward(x, w, &b, true);
+        let burns = burn_relu(&pre);
+        for ((p, o), r) in pre.iter().zip(&ours).zip(&burns) {
+            assert_eq!(o.is_nan(), r.is_nan(), "relu({p}): ours {o}, Burn's {r}");
+            if !r.is_nan() {
+                assert_eq!(o.to_bits(), r.to_bits(), "relu({p}): ours {o:?}, Burn's {r:?}");
+            }
+        }
+        // The backward mask lets a NaN unit's gradient through, as Burn's relu_backward does.
+        let dy = vec![1.0f32; n];
+        let g = linear_backward(x, w, Some(&ours), dy, true, Wanted { x: false, w: false, b: true });
+        let passed: Vec<bool> = g.b.unwrap().iter().map(|v| *v != 0.0).collect();
+        let want: Vec<bool> = burns.iter().map(|y| y.is_nan() || *y > 0.0).collect();
+        assert_eq!(passed, want);
     }
 
     #[test]
@@ -363,7 +407,7 @@ mod tests {
             let dy = values(m * n, 9);
             for relu in [false, true] {
                 let y = linear_forward(x, w, &b, relu);
-                let g: Vec<f32> = dy.iter().zip(&y).map(|(&g, &y)| if relu && y <= 0.0 { 0.0 } else { g }).collect();
+                let g: Vec<f32> = dy.iter().zip(&y).map(|(&g, &y)| if relu && !(y.is_nan() || y > 0.0) { 0.0 } else { g }).collect();
                 let gv = View::rows(&g, m, n);
                 let all = Wanted { x: true, w: true, b: true };
                 let got = linear_backward(x, w, Some(&y), dy.clone(), relu, all);

@@ -8,6 +8,7 @@
 mod activations;
 mod curves;
 mod predictions;
+mod text;
 #[cfg(test)]
 mod testutil;
 
@@ -29,7 +30,7 @@ pub use predictions::{MAX_PREDICTION_TILES, PredictionTile, draw_predictions};
 
 /// The bundled font's family name, for every picture the program draws.
 pub(crate) const FONT: &str = "sans-serif";
-static FONT_BYTES: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/DejaVuSans.ttf"));
+pub(crate) static FONT_BYTES: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/DejaVuSans.ttf"));
 
 const BLUE: RGBColor = RGBColor(31, 119, 180);
 const ORANGE: RGBColor = RGBColor(255, 127, 14);

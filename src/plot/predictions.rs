@@ -5,9 +5,8 @@ use std::path::Path;
 use image::imageops::{self, FilterType};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{DrawResult, FONT};
+use super::DrawResult;
 use crate::data::CLASS_NAMES;
 use crate::error::{Error, Result};
 
@@ -63,7 +62,7 @@ pub fn draw_predictions(tiles: &[PredictionTile], out: &Path) -> Result<(u32, u3
     let size = (cols as u32 * TILE_W + 2 * GRID_MARGIN, rows as u32 * TILE_H + 2 * GRID_MARGIN);
     super::write_png(size, out, |root| {
         let titles: Vec<[String; 2]> = tiles.iter().map(PredictionTile::title).collect();
-        let font_size = fitting_font_size(root, titles.iter().flatten(), TILE_W - 6, 16)?;
+        let font_size = fitting_font_size(titles.iter().flatten(), TILE_W - 6, 16);
         let grid = root.margin(GRID_MARGIN, GRID_MARGIN, GRID_MARGIN, GRID_MARGIN);
         for ((cell, t), title) in grid.split_evenly((rows, cols)).iter().zip(tiles).zip(&titles) {
             draw_tile(cell, t, title, font_size)?;
@@ -115,10 +114,9 @@ fn draw_tile(
 ) -> DrawResult {
     let wrong = t.true_label != t.predicted;
     let color = if wrong { WRONG_RED } else { BLACK };
-    let style = TextStyle::from((FONT, font_size).into_font()).color(&color).pos(Pos::new(HPos::Center, VPos::Top));
     let (cx, line_h) = (TILE_W as i32 / 2, (TITLE_H as i32 - 6) / 2);
-    cell.draw_text(&title[0], &style, (cx, 4))?;
-    cell.draw_text(&title[1], &style, (cx, 4 + line_h))?;
+    super::text::draw_centred(cell, &title[0], font_size as f32, color, cx, 4)?;
+    super::text::draw_centred(cell, &title[1], font_size as f32, color, cx, 4 + line_h)?;
     let (ix, iy, side) = (TILE_PAD as i32, TITLE_H as i32, (IMG * SCALE) as i32);
     let image = BitMapElement::with_owned_buffer((ix, iy), (IMG * SCALE, IMG * SCALE), t.enlarged_rgb())
         .ok_or("the enlarged image does not fill its buffer")?;
@@ -132,20 +130,8 @@ fn draw_tile(
 }
 
 /// The largest font size (at most `max`, at least 9) at which every text is at most `max_w` wide.
-fn fitting_font_size<'t>(
-    area: &DrawingArea<BitMapBackend, Shift>,
-    texts: impl Iterator<Item = &'t String> + Clone,
-    max_w: u32,
-    max: u32,
-) -> DrawResult<u32> {
-    for size in (9..=max).rev() {
-        let font = TextStyle::from((FONT, size).into_font());
-        let mut widths = texts.clone().map(|t| area.estimate_text_size(t, &font).map(|d| d.0));
-        if widths.try_fold(true, |fits, w| w.map(|w| fits && w <= max_w))? {
-            return Ok(size);
-        }
-    }
-    Ok(9)
+fn fitting_font_size<'t>(texts: impl Iterator<Item = &'t String> + Clone, max_w: u32, max: u32) -> u32 {
+    (9..=max).rev().find(|&size| texts.clone().all(|t| super::text::width(t, size as f32).ceil() as u32 <= max_w)).unwrap_or(9)
 }
 
 /// A probability with two decimals, rounded down: a near-certain 0.9968 reads 0.99, and 1.00

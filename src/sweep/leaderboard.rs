@@ -95,7 +95,14 @@ pub fn best(entries: &[Entry]) -> Option<&Entry> {
 
 fn header(study: &Study) -> String {
     let names: Vec<&str> = study.space.iter().map(|p| p.name.as_str()).collect();
-    format!("rank,trial,{},{FIGURE_COLUMNS}", names.join(","))
+    let figures = FIGURE_COLUMNS.replacen("epochs", trained_column(study), 1);
+    format!("rank,trial,{},{figures}", names.join(","))
+}
+
+/// The name of the column of epochs trained: `epochs`, or `trained` when the study sweeps
+/// `epochs` itself (two columns of one name would read as one).
+fn trained_column(study: &Study) -> &'static str {
+    if study.space.iter().any(|p| p.name == "epochs") { "trained" } else { "epochs" }
 }
 
 /// `leaderboard.csv`, rows in rank order.
@@ -145,7 +152,7 @@ pub fn table(study: &Study, entries: &[Entry], top: usize) -> Vec<String> {
             .into_iter()
             .map(String::from)
             .chain(study.space.iter().map(|p| p.name.clone()))
-            .chain(["epochs", "val acc", "val loss", "train acc", "seconds", "status"].map(String::from))
+            .chain([trained_column(study), "val acc", "val loss", "train acc", "seconds", "status"].map(String::from))
             .collect(),
     ];
     for (i, e) in entries.iter().take(top).enumerate() {
@@ -217,6 +224,26 @@ pub(crate) mod tests {
         assert_eq!(e.iter().map(|e| e.trial.index).collect::<Vec<_>>(), [2, 1, 0]);
         assert!((e[0].val_acc_at(1) - 0.85 + 0.1 - 0.1 / 3.0).abs() < 1e-12);
         assert!(e[0].val_acc_at(4).is_nan());
+    }
+
+    #[test]
+    fn a_swept_epochs_field_gets_its_own_column_name() {
+        let s = study("[space]\nlr = [0.1, 0.2]\nepochs = [1, 2]\n");
+        let e = entries(&s, &[0.5, 0.6, 0.7, 0.8], &[1, 2, 1, 2]);
+        let header = csv(&s, &e).lines().next().unwrap().to_string();
+        assert_eq!(header, "rank,trial,epochs,lr,trained,val_loss,val_acc,train_loss,train_acc,seconds,status");
+        let table = table(&s, &e, 1);
+        assert_eq!(table[0].split_whitespace().filter(|c| *c == "epochs").count(), 1, "{table:?}");
+        assert!(table[0].contains("trained"), "{table:?}");
+    }
+
+    #[test]
+    fn a_trial_without_rows_took_zero_seconds_not_minus_zero() {
+        let s = study("[space]\nlr = [0.1]\n");
+        let mut e = entries(&s, &[0.5], &[1]);
+        e[0].rows.clear();
+        assert!(e[0].seconds().is_sign_positive());
+        assert_eq!(format!("{:.1}", e[0].seconds()), "0.0");
     }
 
     #[test]

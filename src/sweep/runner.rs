@@ -51,6 +51,30 @@ pub fn cost_per_epoch(cfg: &TrainConfig) -> f64 {
     FIXED + sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>()
 }
 
+/// The order in which workers take the jobs: the costliest first, so that the longest trial
+/// does not start last while the other workers sit idle (ties keep the trials' order).
+/// Results still come back in job order, and a trial's result does not depend on when it ran.
+pub fn costliest_first(jobs: &[Job]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by(|&a, &b| jobs[b].work().total_cmp(&jobs[a].work()).then(a.cmp(&b)));
+    order
+}
+
+/// The jobs, taken one at a time by the workers in `order`.
+struct Queue<'a> {
+    jobs: &'a [Job<'a>],
+    order: Vec<usize>,
+    next: AtomicUsize,
+}
+
+impl<'a> Queue<'a> {
+    /// The next job and its index in `jobs`.
+    fn take(&self) -> Option<(usize, &'a Job<'a>)> {
+        let k = self.next.fetch_add(1, Ordering::SeqCst);
+        self.order.get(k).map(|&i| (i, &self.jobs[i]))
+    }
+}
+
 /// What a job left: the trial's entry and the epochs this job trained (0: it was already done).
 pub struct Finished {
     pub entry: Entry,
@@ -73,14 +97,14 @@ impl Runner<'_> {
     /// Run the jobs, `workers` at a time; results in job order. The first error stops the
     /// other workers; a diverging trial is not an error (its entry says so).
     pub fn run(&self, jobs: &[Job], observer: &Mutex<&mut dyn SweepObserver>) -> Result<Vec<Entry>> {
-        let next = AtomicUsize::new(0);
+        let queue = Queue { jobs, order: costliest_first(jobs), next: AtomicUsize::new(0) };
         let slots: Mutex<Vec<Slot>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
         let abort = Interrupter::new();
         let workers = self.workers.clamp(1, jobs.len().max(1));
         let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) / workers).max(1);
         let started: Vec<Result<()>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..workers)
-                .map(|_| s.spawn(|| self.worker(jobs, &next, &slots, &abort, observer, (workers > 1).then_some(threads))))
+                .map(|_| s.spawn(|| self.worker(&queue, &slots, &abort, observer, (workers > 1).then_some(threads))))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(panicked()))).collect()
         });
@@ -110,7 +134,7 @@ impl Runner<'_> {
         }
     }
 
-    fn worker(&self, jobs: &[Job], next: &AtomicUsize, slots: &Mutex<Vec<Slot>>, abort: &Interrupter, observer: &Mutex<&mut dyn SweepObserver>, threads: Option<usize>) -> Result<()> {
+    fn worker(&self, queue: &Queue, slots: &Mutex<Vec<Slot>>, abort: &Interrupter, observer: &Mutex<&mut dyn SweepObserver>, threads: Option<usize>) -> Result<()> {
         // Each worker gets its share of the cores: the backend's matrix products and
         // element-wise kernels run on the rayon pool of the calling thread.
         let pool = threads.map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build()).transpose().map_err(|e| {
@@ -118,11 +142,9 @@ impl Runner<'_> {
             Error::failure(format!("cannot start the threads of a sweep worker: {e}"))
         })?;
         loop {
-            let i = next.fetch_add(1, Ordering::SeqCst);
-            if i >= jobs.len() || abort.should_stop() {
+            let Some((i, job)) = queue.take().filter(|_| !abort.should_stop()) else {
                 return Ok(());
-            }
-            let job = &jobs[i];
+            };
             let result = match &pool {
                 Some(p) => p.install(|| self.run_one(job, abort)),
                 None => self.run_one(job, abort),
@@ -221,4 +243,23 @@ impl Observer for Watch {
 pub fn hold_out(train: crate::data::Split, val_size: usize) -> Result<TrainData> {
     let (train, val) = train.take_tail(val_size)?;
     Ok(TrainData { train: Arc::new(train), test: Arc::new(val) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(index: usize, hidden: Vec<usize>, epochs: usize) -> Trial {
+        Trial { index, params: Vec::new(), config: TrainConfig { hidden, epochs, ..TrainConfig::default() } }
+    }
+
+    #[test]
+    fn the_costliest_trials_start_first_and_ties_keep_their_order() {
+        let t = [trial(0, vec![16], 10), trial(1, vec![1024], 10), trial(2, vec![16], 10), trial(3, vec![256], 10), trial(4, vec![1024], 2)];
+        let jobs: Vec<Job> = t.iter().map(|t| Job { trial: t, epochs: t.config.epochs, from: 0 }).collect();
+        assert_eq!(costliest_first(&jobs), vec![1, 3, 4, 0, 2]);
+        // A rung that continues from 9 epochs costs only the epochs still to train.
+        let rung = [Job { trial: &t[1], epochs: 10, from: 9 }, Job { trial: &t[3], epochs: 10, from: 0 }];
+        assert_eq!(costliest_first(&rung), vec![1, 0]);
+    }
 }
