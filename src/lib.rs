@@ -8,6 +8,7 @@ pub mod bench;
 pub mod commands;
 pub mod config;
 pub mod data;
+pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod inference;

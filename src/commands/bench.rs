@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// Only this backend (default: every backend built in, each in a process of its own).
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
+    /// Measure Burn's own operations, without this project's fused flex operations.
+    #[arg(long, env = crate::engine::ENV_REFERENCE_OPS, value_parser = clap::builder::BoolishValueParser::new())]
+    pub reference_ops: bool,
     /// Internal: measure as a child of `bench` (no header, JSON for the parent).
     #[arg(long, hide = true)]
     pub as_child: bool,
@@ -50,6 +53,7 @@ pub fn bench(args: &BenchArgs, out: Out) -> Result<()> {
     if let Some(p) = json {
         super::check_out("--json", p)?;
     }
+    crate::engine::use_reference_ops(args.reference_ops);
     let (splits, label, synthetic) = bench_data(data, out)?;
     if !args.as_child {
         out(format!("bench: {epochs} epoch(s) per backend on {label}"));
@@ -95,7 +99,10 @@ fn bench_data(data: &DataArgs, out: Out) -> Result<(TrainData, String, bool)> {
 
 /// Train the recipe for `epochs` on one backend in this process.
 fn measure(kind: BackendKind, epochs: usize, data: &TrainData, out: Out) -> Result<BackendFigures> {
-    let selected = backend::select(kind)?;
+    let mut selected = backend::select(kind)?;
+    if crate::engine::reference_ops() && kind == BackendKind::Flex {
+        selected.description.push_str(" | Burn's reference ops (--reference-ops)");
+    }
     let scratch = tempfile::tempdir().map_err(|e| Error::io("cannot create a temporary folder in", std::env::temp_dir(), e))?;
     let run = RunDir::new(scratch.path().join("run"));
     let opts = TrainOptions { overrides: Overrides { epochs: Some(epochs), ..Default::default() }, keep_checkpoints: Some(1), ..Default::default() };
@@ -121,6 +128,9 @@ fn in_child(kind: BackendKind, epochs: usize, data: &DataArgs, out: Out) -> Resu
     }
     if data.skip_checksum {
         cmd.arg("--skip-checksum");
+    }
+    if crate::engine::reference_ops() {
+        cmd.arg("--reference-ops");
     }
     let status = cmd.status().map_err(|e| Error::failure(format!("cannot start the {kind} benchmark: {e}")))?;
     if !status.success() {

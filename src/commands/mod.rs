@@ -68,13 +68,28 @@ pub struct BackendArg {
     /// Backend to run on (default: $D2L_MLP_BACKEND, else wgpu when built in, else flex, else ndarray).
     #[arg(long, value_enum, env = backend::ENV_BACKEND)]
     pub backend: Option<BackendKind>,
+    /// Run Burn's own operations everywhere, without this project's fused flex operations
+    /// (slower; to compare results or rule the fused path out).
+    #[arg(long, env = crate::engine::ENV_REFERENCE_OPS, value_parser = clap::builder::BoolishValueParser::new())]
+    pub reference_ops: bool,
 }
 
 impl BackendArg {
     /// Resolve and open the backend; its description is the command's first line.
     pub fn open(&self, out: Out) -> Result<Selected> {
-        let selected = backend::open(self.backend)?;
+        let selected = self.select()?;
         out(selected.description.clone());
+        Ok(selected)
+    }
+
+    /// Set the fast path's switch, then resolve and open the backend; the description says
+    /// when the fused operations are off on flex.
+    pub fn select(&self) -> Result<Selected> {
+        crate::engine::use_reference_ops(self.reference_ops);
+        let mut selected = backend::open(self.backend)?;
+        if self.reference_ops && selected.kind == BackendKind::Flex {
+            selected.description.push_str(" | Burn's reference ops (--reference-ops)");
+        }
         Ok(selected)
     }
 }

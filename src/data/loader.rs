@@ -222,7 +222,7 @@ impl Drop for Pending {
 impl BatchIter {
     fn start(split: Arc<Split>, order: Vec<usize>, batch_size: usize, device: Device) -> Self {
         let total = order.len();
-        if crate::model::fused_on(&device) {
+        if crate::engine::enabled(&device) {
             let order: Arc<[usize]> = order.into();
             return BatchIter { source: Source::InPlace { split, order, batch_size, next: None }, device, pos: 0, total };
         }

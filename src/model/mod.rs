@@ -116,27 +116,10 @@ impl Mlp {
     }
 }
 
-/// Whether this input takes the fused flex layer ([`fused`]) rather than Burn's separate ops.
-#[cfg(feature = "flex")]
+/// Whether this input takes the fused flex layer ([`fused`]) rather than Burn's separate ops
+/// (see [`crate::engine`]).
 fn fast_path(x: &Tensor<2>) -> bool {
-    fused::available(x)
-}
-
-#[cfg(not(feature = "flex"))]
-fn fast_path(_: &Tensor<2>) -> bool {
-    false
-}
-
-/// Whether training on `device` runs the fused flex kernels, whose products split across every
-/// core with the helper team ([`crate::team`]).
-#[cfg(feature = "flex")]
-pub fn fused_on(device: &Device) -> bool {
-    fused::on_flex(device)
-}
-
-#[cfg(not(feature = "flex"))]
-pub fn fused_on(_: &Device) -> bool {
-    false
+    x.dtype() == burn::tensor::DType::F32 && crate::engine::enabled(&x.device())
 }
 
 /// `layer(x)`, then ReLU when `relu`: one fused operation on the fast path, Burn's ops otherwise

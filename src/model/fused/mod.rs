@@ -13,7 +13,7 @@ mod loss;
 mod sgd;
 
 use burn::backend::DispatchDevice;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{Device, TensorData};
 use burn_flex::FlexTensor;
 
 use super::kernel::View;
@@ -22,12 +22,6 @@ pub use count::count_correct_tensor;
 pub use linear::linear;
 pub use loss::cross_entropy;
 pub use sgd::{sgd_available, sgd_update};
-
-/// Whether [`linear`] and [`cross_entropy`] run on this input: an `f32` tensor on the flex
-/// device (plain or autodiff).
-pub fn available(x: &Tensor<2>) -> bool {
-    x.dtype() == DType::F32 && on_flex(&x.device())
-}
 
 /// Whether `device` is the flex device (plain or autodiff).
 pub fn on_flex(device: &Device) -> bool {
