@@ -8,7 +8,8 @@ for (const table of document.querySelectorAll("table.sortable")) {
       const up = th.getAttribute("aria-sort") !== "ascending";
       table.querySelectorAll("th").forEach((h) => h.removeAttribute("aria-sort"));
       th.setAttribute("aria-sort", up ? "ascending" : "descending");
-      const key = (row) => row.cells[col].textContent;
+      // A number's full value is in data-v (the cell shows it rounded).
+      const key = (row) => row.cells[col].dataset.v ?? row.cells[col].textContent;
       // A failed trial's NaN sorts below every number.
       const num = (row) => { const v = parseFloat(key(row)); return Number.isNaN(v) ? -Infinity : v; };
       const cmp = th.hasAttribute("data-num")

@@ -61,6 +61,16 @@ fn parse_board(path: &Path, text: &str) -> Result<Board> {
     Ok(Board { header, rows })
 }
 
+/// A number as the page shows it: at most 4 decimals, and no "-0".
+fn short_number(s: &str) -> String {
+    let decimals = s.split_once('.').map_or(0, |(_, d)| d.len());
+    match s.parse::<f64>() {
+        Ok(v) if v == 0.0 => format!("{:.*}", decimals.min(4), 0.0),
+        Ok(v) if decimals > 4 && v.is_finite() => format!("{v:.4}"),
+        _ => s.to_string(),
+    }
+}
+
 fn is_number(s: &str) -> bool {
     s.parse::<f64>().is_ok()
 }
@@ -97,7 +107,11 @@ fn board_table(b: &Board) -> String {
     for (i, row) in b.rows.iter().enumerate() {
         s.push_str(if best == Some(i) { "<tr class=\"best\">" } else { "<tr>" });
         for (v, &num) in row.iter().zip(&numeric) {
-            s.push_str(&format!("<td{}>{}</td>", if num { " class=\"num\"" } else { "" }, esc(v)));
+            match num {
+                // Shown with 4 decimals so a wide study fits the page; sorted by the file's value.
+                true => s.push_str(&format!("<td class=\"num\" data-v=\"{}\">{}</td>", esc(v), esc(&short_number(v)))),
+                false => s.push_str(&format!("<td>{}</td>", esc(v))),
+            }
         }
         s.push_str("</tr>");
     }
@@ -154,6 +168,15 @@ fn texts(dir: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_show_at_most_four_decimals_and_no_minus_zero() {
+        assert_eq!(super::short_number("0.880200"), "0.8802");
+        assert_eq!(super::short_number("-0.000"), "0.000");
+        assert_eq!(super::short_number("0.15"), "0.15");
+        assert_eq!(super::short_number("128"), "128");
+        assert_eq!(super::short_number("NaN"), "NaN");
+    }
+
     use super::*;
 
     #[test]
@@ -167,7 +190,7 @@ mod tests {
         assert!(html.contains("<th scope=\"col\" data-num>val_acc</th>"), "{html}");
         assert!(html.contains("<th scope=\"col\">hidden</th>"), "{html}");
         assert!(html.contains("&lt;b&gt;") && !html.contains("<b>"), "{html}");
-        assert!(html.contains("<tr class=\"best\"><td class=\"num\">1</td>"), "{html}");
+        assert!(html.contains("<tr class=\"best\"><td class=\"num\" data-v=\"1\">1</td>"), "{html}");
         assert!(html.contains("<th scope=\"col\">status</th>"), "{html}");
         let e = parse_board(Path::new("l.csv"), "a,b\n1\n").unwrap_err().to_string();
         assert!(e.starts_with("l.csv: row 1 has 1 fields") && !e.contains('\n'), "{e}");

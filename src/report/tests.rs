@@ -168,7 +168,7 @@ fn a_sweep_shows_its_leaderboard_pictures_and_best_run() {
     let page = report(dir);
     assert_self_contained(&page);
     assert!(page.contains("<table class=\"sortable\">") && page.contains("<th scope=\"col\" data-num>val_acc</th>"));
-    assert!(page.contains("<tr class=\"best\"><td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">0.5</td>"));
+    assert!(page.contains("<tr class=\"best\"><td class=\"num\" data-v=\"1\">1</td><td class=\"num\" data-v=\"1\">1</td><td class=\"num\" data-v=\"0.5\">0.5</td>"));
     assert!(page.contains("alt=\"The sweep&#39;s chart sweep.png"));
     assert_eq!(page.matches("<td class=\"cm").count(), 100, "the best run's heat map");
     assert!(page.contains("<a href=\"best/config.toml\">") && page.contains("<a href=\"leaderboard.csv\">"));
