@@ -132,7 +132,7 @@ fn a_sweeps_leaderboard_becomes_sortable_in_the_browser() {
     assert_eq!(dom.matches("<th scope=\"col\" data-num=\"\"><button>").count(), 9, "numeric headings");
     assert!(dom.contains("<th scope=\"col\"><button>activation</button></th>"));
     assert!(dom.contains("<th scope=\"col\"><button>status</button></th>"));
-    assert!(dom.contains("<td class=\"num\">0.86</td>"));
+    assert!(dom.contains("<td class=\"num\" data-v=\"0.86\">0.86</td>"), "the value shown and the one sorted by");
     // The best run's part, with links into best/.
     assert!(dom.contains("<a href=\"best/config.toml\">"));
     assert!(dom.contains("Not yet:</strong> the test-set evaluation"));

@@ -72,11 +72,14 @@ fn stop_with(keys: &[&[&str]], name: &str) {
     let f = Fixture::with_sizes(8192, 256);
     f.write_config("tui.toml", "epochs = 500\nbatch_size = 32\nhidden = [64]\nlr = 0.1\ninit_std = 0.1\nseed = 1\n");
     let s = Session::start(&f, name);
+    // Wait for epoch 1's checkpoint, not its metrics row: the row is written first, and a stop
+    // between the two drops it again.
+    let run = d2l_mlp::run::RunDir::new(f.path("run"));
     let t0 = Instant::now();
-    while metrics(&f.path("run")).is_empty() && t0.elapsed() < Duration::from_secs(60) {
+    while d2l_mlp::run::checkpoint::epochs_on_disk(&run).is_empty() && t0.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!metrics(&f.path("run")).is_empty(), "no epoch finished:\n{}", s.screen());
+    assert!(!d2l_mlp::run::checkpoint::epochs_on_disk(&run).is_empty(), "no epoch finished:\n{}", s.screen());
     for k in keys {
         s.keys(k);
         std::thread::sleep(Duration::from_millis(400));
@@ -85,8 +88,7 @@ fn stop_with(keys: &[&[&str]], name: &str) {
     assert!(screen.contains("EXIT=130"), "{name}: expected exit 130:\n{screen}");
     let rows = metrics(&f.path("run"));
     assert!(rows.len() < 500, "{name}: the run was not stopped");
-    let last = rows.last().unwrap().epoch;
-    let run = d2l_mlp::run::RunDir::new(f.path("run"));
+    let last = rows.last().expect("the checkpointed epochs keep their rows").epoch;
     assert_eq!(d2l_mlp::run::checkpoint::epochs_on_disk(&run).last().copied(), Some(last), "{name}: checkpoints and metrics.csv disagree");
     let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains(&format!("interrupted after epoch {last};")), "{name}: the last saved epoch is not named:\n{screen}");
