@@ -22,6 +22,8 @@ pub struct Dashboard {
     tui: Option<TuiMetricsRendererWrapper>,
     own: Interrupter,
     run: Interrupter,
+    /// When the terminal's signal keys were last checked.
+    checked: Instant,
 }
 
 impl Dashboard {
@@ -30,13 +32,19 @@ impl Dashboard {
     pub fn open(run: Interrupter, resumed_at: Option<usize>) -> Self {
         let own = Interrupter::new();
         let tui = TuiMetricsRendererWrapper::new(own.clone(), resumed_at);
-        keep_signal_keys(Duration::from_secs(2));
-        Self { tui: Some(tui), own, run }
+        keep_signal_keys(Duration::from_secs(1));
+        Self { tui: Some(tui), own, run, checked: Instant::now() }
     }
 
     /// Hand one event to the dashboard; afterwards, copy its quit to the run.
     pub fn forward(&mut self, f: impl FnOnce(&mut dyn MetricsRenderer)) {
         self.copy_quit();
+        // The dashboard's thread may take the terminal over later than `open` waited for (a
+        // loaded machine): look again now and then.
+        if self.checked.elapsed() > Duration::from_millis(200) {
+            keep_signal_keys(Duration::ZERO);
+            self.checked = Instant::now();
+        }
         let Some(tui) = self.tui.as_mut() else {
             return;
         };
@@ -68,14 +76,14 @@ fn clear_below_cursor() {
 }
 
 /// Wait (at most `wait`) for the dashboard's thread to put the terminal in raw mode, then
-/// turn its signal keys (Ctrl-C, Ctrl-\) back on.
+/// turn its signal keys (Ctrl-C, Ctrl-\) back on; at once when they are on already.
 fn keep_signal_keys(wait: Duration) {
     let Ok(tty) = std::fs::File::open("/dev/tty") else {
         return;
     };
     let fd = std::os::fd::AsRawFd::as_raw_fd(&tty);
     let began = Instant::now();
-    while began.elapsed() < wait {
+    loop {
         // SAFETY: `termios` is plain data that tcgetattr fills in; `fd` is open for the
         // duration of the calls (`tty` lives until the end of this function).
         unsafe {
@@ -84,10 +92,15 @@ fn keep_signal_keys(wait: Duration) {
                 return;
             }
             if t.c_lflag & libc::ICANON == 0 {
-                t.c_lflag |= libc::ISIG;
-                libc::tcsetattr(fd, libc::TCSANOW, &t);
+                if t.c_lflag & libc::ISIG == 0 {
+                    t.c_lflag |= libc::ISIG;
+                    libc::tcsetattr(fd, libc::TCSANOW, &t);
+                }
                 return;
             }
+        }
+        if began.elapsed() >= wait {
+            return;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
