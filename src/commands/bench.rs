@@ -99,10 +99,7 @@ fn bench_data(data: &DataArgs, out: Out) -> Result<(TrainData, String, bool)> {
 
 /// Train the recipe for `epochs` on one backend in this process.
 fn measure(kind: BackendKind, epochs: usize, data: &TrainData, out: Out) -> Result<BackendFigures> {
-    let mut selected = backend::select(kind)?;
-    if crate::engine::reference_ops() && kind == BackendKind::Flex {
-        selected.description.push_str(" | Burn's reference ops (--reference-ops)");
-    }
+    let selected = super::with_ops_note(backend::select(kind)?);
     let scratch = tempfile::tempdir().map_err(|e| Error::io("cannot create a temporary folder in", std::env::temp_dir(), e))?;
     let run = RunDir::new(scratch.path().join("run"));
     let opts = TrainOptions { overrides: Overrides { epochs: Some(epochs), ..Default::default() }, keep_checkpoints: Some(1), ..Default::default() };

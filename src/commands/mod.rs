@@ -86,12 +86,16 @@ impl BackendArg {
     /// when the fused operations are off on flex.
     pub fn select(&self) -> Result<Selected> {
         crate::engine::use_reference_ops(self.reference_ops);
-        let mut selected = backend::open(self.backend)?;
-        if self.reference_ops && selected.kind == BackendKind::Flex {
-            selected.description.push_str(" | Burn's reference ops (--reference-ops)");
-        }
-        Ok(selected)
+        Ok(with_ops_note(backend::open(self.backend)?))
     }
+}
+
+/// The backend's description, saying so when the fused flex operations are switched off.
+pub fn with_ops_note(mut selected: Selected) -> Selected {
+    if crate::engine::reference_ops() && selected.kind == BackendKind::Flex {
+        selected.description.push_str(" | Burn's reference ops (--reference-ops)");
+    }
+    selected
 }
 
 #[derive(Args, Debug, Clone, Default)]
