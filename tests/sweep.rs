@@ -150,6 +150,72 @@ fn halving_promotes_the_best_third_which_continue_from_their_checkpoints() {
     assert_eq!(metrics(&h.join("best")).len(), 3);
 }
 
+/// Kill the sweep `args` once `ready` holds (or after two minutes), then let it end.
+fn kill_when(f: &Fixture, args: &[&str], ready: impl Fn() -> bool) {
+    let mut child = spawn(f, args);
+    let began = Instant::now();
+    while !ready() && began.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Every trial folder's saved TPE suggestion.
+fn suggestions(dir: &Path) -> Vec<String> {
+    (0..6).map(|i| std::fs::read_to_string(dir.join(format!("trials/00{i}/params.toml"))).unwrap()).collect()
+}
+
+#[test]
+fn tpe_with_two_workers_asks_the_same_after_kill_9_and_resume() {
+    let f = Fixture::with_sizes(1024, 128);
+    let head = "method = \"tpe\"\ntrials = 6\nseed = 3\n";
+    let study = format!("{head}{FIXED}[tpe]\nstartup = 2\n[space]\nlr = {{ log_uniform = [0.01, 1.0] }}\nwidth = {{ int_log_uniform = [8, 64] }}\nactivation = [\"relu\", \"tanh\"]\n");
+    f.write_config("t.toml", &study);
+    let o = sweep(&f, &["t.toml", "--out", "whole", "--workers", "2"]);
+    o.ok();
+    assert!(o.stdout.contains("tpe search of 6 trials") && o.stdout.contains("worker(s) idle"), "{}", o.stdout);
+    let asked = suggestions(&f.path("whole"));
+    assert_eq!(asked.iter().collect::<std::collections::BTreeSet<_>>().len(), 6, "six different suggestions: {asked:?}");
+
+    kill_when(&f, &["t.toml", "--out", "cut", "--workers", "2"], || !metrics(&f.path("cut/trials/003")).is_empty());
+    assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
+    let o = sweep(&f, &["--resume", "cut", "--workers", "2"]);
+    o.ok();
+    assert_eq!(suggestions(&f.path("cut")), asked);
+    assert_eq!(board(&f.path("cut")), board(&f.path("whole")));
+    assert_eq!(figures(&metrics(&f.path("cut/best"))), figures(&metrics(&f.path("whole/best"))));
+}
+
+#[test]
+fn asha_promotes_without_waiting_and_one_worker_resumes_to_the_same_leaderboard() {
+    let f = Fixture::with_sizes(1024, 128);
+    let head = "method = \"asha\"\ntrials = 6\nseed = 2\n";
+    let study = format!("{head}{FIXED}[halving]\nr_min = 1\nr_max = 3\neta = 3\n[space]\nlr = [0.01, 0.03, 0.1, 0.3]\nseed = [1, 2, 3]\n");
+    f.write_config("a.toml", &study);
+    let o = sweep(&f, &["a.toml", "--out", "whole", "--workers", "1"]);
+    o.ok();
+    let whole = board(&f.path("whole"));
+    let epochs = column(&whole, "epochs");
+    assert_eq!(epochs.len(), 6);
+    assert!(epochs.iter().all(|e| e == "1" || e == "3") && epochs[0] == "3", "{epochs:?}");
+    // A promoted trial continues from its checkpoint: it trains epochs 2 and 3 only.
+    assert!(o.stdout.lines().any(|l| l.contains("3 epoch(s)") && l.contains("trained 2 epoch(s)")), "{}", o.stdout);
+    assert_eq!(metrics(&f.path("whole/best")).len(), 3);
+
+    kill_when(&f, &["a.toml", "--out", "cut", "--workers", "1"], || !metrics(&f.path("cut/trials/003")).is_empty());
+    assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
+    sweep(&f, &["--resume", "cut", "--workers", "1"]).ok();
+    assert_eq!(board(&f.path("cut")), whole);
+
+    // Two workers: every draw trains, none past r_max, and the best reaches it.
+    let o = sweep(&f, &["a.toml", "--out", "two", "--workers", "2"]);
+    o.ok();
+    let epochs = column(&board(&f.path("two")), "epochs");
+    assert!(epochs.len() == 6 && epochs.iter().all(|e| e == "1" || e == "3") && epochs[0] == "3", "{epochs:?}");
+    assert!(o.stdout.contains("2 worker(s) idle"), "{}", o.stdout);
+}
+
 #[test]
 fn two_shards_then_collect_equal_the_whole_sweep() {
     let f = Fixture::new();
@@ -230,6 +296,14 @@ fn bad_space_files_get_one_line_naming_the_field() {
     let o = sweep(&f, &["h.toml", "--out", "never", "--shard", "0/2"]);
     o.bad_input();
     assert!(o.stderr.contains("cannot be split") && !f.path("never").exists(), "{}", o.stderr);
+    write_study(&f, "t.toml", "method = \"tpe\"\ntrials = 3\n", "lr = [0.1]\n");
+    let o = sweep(&f, &["t.toml", "--out", "never", "--shard", "0/2"]);
+    o.bad_input();
+    assert!(o.stderr.contains("a tpe study suggests each trial from the results") && !f.path("never").exists(), "{}", o.stderr);
+    f.write_config("t.toml", &format!("method = \"tpe\"\ntrials = 3\n{FIXED}[tpe]\ncandidates = 0\n[space]\nlr = [0.1]\n"));
+    let o = sweep(&f, &["t.toml", "--out", "never"]);
+    o.bad_input();
+    assert!(o.stderr.contains("[tpe]: candidates must be at least 1"), "{}", o.stderr);
     // A folder that is not a sweep, and a sweep started twice.
     sweep(&f, &["--resume", "nowhere"]).bad_input();
     write_study(&f, "ok.toml", "", "lr = [0.1]\n");

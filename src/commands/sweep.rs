@@ -31,7 +31,7 @@ pub struct SweepArgs {
     /// Search method (default: the file's `method`).
     #[arg(long, value_enum)]
     pub method: Option<Method>,
-    /// Configurations a random or halving search draws (default: the file's `trials`).
+    /// Configurations a random, halving, asha or tpe search tries (default: the file's `trials`).
     #[arg(long, value_name = "N")]
     pub trials: Option<usize>,
     /// Trials trained at once, the CPU cores split between them (the data is loaded once).
@@ -107,7 +107,8 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
     let found = sweep::search(&search, &mut progress);
     progress.close();
     let mut entries = found?;
-    out(format!("search: {} trial(s) in {:.1} s", entries.len(), began.elapsed().as_secs_f64()));
+    let wall = began.elapsed().as_secs_f64();
+    out(format!("search: {} trial(s) in {wall:.1} s{}", entries.len(), idle_note(progress.busy, wall, args.workers)));
     if let Some(s) = args.shard {
         out(format!("shard {}/{} done; when every shard is, run `sweep --collect {}`", s.k, s.n, dir.path().display()));
         return Ok(());
@@ -200,6 +201,16 @@ fn refit(dir: &SweepDir, entries: &[Entry], data: &TrainData, selected: &Selecte
     Ok(())
 }
 
+/// How much of the workers' time went to training: "; 2 workers idle 12 % of the time".
+fn idle_note(busy: f64, wall: f64, workers: usize) -> String {
+    let offered = wall * workers as f64;
+    if offered <= 0.0 || busy <= 0.0 {
+        return String::new();
+    }
+    let idle = (1.0 - busy / offered).clamp(0.0, 1.0);
+    format!("; {workers} worker(s) idle {:.0} % of the time", idle * 100.0)
+}
+
 /// A line per finished trial; on a terminal also a progress bar over the trials with the time
 /// left, estimated from the work still to do (trials done before cost nothing, a trial counts
 /// by its epochs and its model's size) at the rate of the work trained so far.
@@ -211,6 +222,8 @@ struct Progress {
     began: Instant,
     work: WorkLeft,
     left: Arc<Mutex<Option<(Duration, Instant)>>>,
+    /// Seconds the workers spent on jobs.
+    busy: f64,
 }
 
 /// The search's work: planned in all, accounted for (trials finished, trained or not), trained.
@@ -244,6 +257,7 @@ impl Progress {
             began: Instant::now(),
             work: WorkLeft::default(),
             left: Arc::new(Mutex::new(None)),
+            busy: 0.0,
         }
     }
 
@@ -290,6 +304,14 @@ impl SweepObserver for Progress {
 
     fn trial_finished(&mut self, e: &Entry, trained: usize, work: JobWork) {
         self.done += 1;
+        self.busy += work.seconds;
+        // asha's count of jobs is an estimate: the bar grows when it was short.
+        if self.done > self.total {
+            self.total = self.done;
+            if let Some(b) = &self.bar {
+                b.set_length(self.done as u64);
+            }
+        }
         let what = match (e.status, trained) {
             (Status::Diverged, _) => "diverged".to_string(),
             (_, 0) => "done before".to_string(),
@@ -325,10 +347,10 @@ mod tests {
         let mut w = WorkLeft { total: 100.0, ..WorkLeft::default() };
         assert_eq!(w.time_left(Duration::from_secs(1)), None);
         // Trials done before a resume cost nothing and say nothing about the rate.
-        w.finished(JobWork { planned: 40.0, trained: 0.0 });
+        w.finished(JobWork { planned: 40.0, trained: 0.0, seconds: 0.1 });
         assert_eq!(w.time_left(Duration::from_secs(1)), None);
         // 10 units trained in 5 s: the 50 units left take 25 s.
-        w.finished(JobWork { planned: 10.0, trained: 10.0 });
+        w.finished(JobWork { planned: 10.0, trained: 10.0, seconds: 5.0 });
         assert_eq!(w.time_left(Duration::from_secs(5)), Some(Duration::from_secs(25)));
     }
 

@@ -80,7 +80,7 @@ impl Entry {
 pub fn rank(entries: &mut [Entry], method: Method) {
     entries.sort_by(|a, b| {
         let done = |e: &Entry| e.status == Status::Done;
-        let rung = if method == Method::Halving { b.epochs().cmp(&a.epochs()) } else { Ordering::Equal };
+        let rung = if method.has_rungs() { b.epochs().cmp(&a.epochs()) } else { Ordering::Equal };
         done(b)
             .cmp(&done(a))
             .then(rung)

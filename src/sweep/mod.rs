@@ -5,12 +5,14 @@
 //! `best/`. Ranking never reads the test set. Nothing here prints: callers hear through a
 //! [`SweepObserver`].
 
+pub mod asha;
 pub mod halving;
 pub mod leaderboard;
 pub mod picture;
 pub mod recipe;
 pub mod runner;
 pub mod space;
+pub mod tpe;
 pub mod trials;
 
 use std::collections::BTreeMap;
@@ -27,7 +29,7 @@ use crate::train::{RunControl, TrainData, TrainOutcome};
 
 pub use leaderboard::{Entry, Status};
 pub use runner::{DIVERGED_FILE, hold_out};
-pub use space::{Halving, Method, Study, StudyOverrides};
+pub use space::{Halving, Method, Study, StudyOverrides, Tpe};
 pub use trials::Trial;
 
 pub const STUDY_FILE: &str = "sweep.toml";
@@ -169,27 +171,47 @@ pub struct Search<'a> {
 /// from their folders. Returns the trials' entries, unranked.
 pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>> {
     check_split(s.sweep, s.study, s.shard.is_some(), false)?;
+    check_batches(s)?;
     let trials = s.study.trials()?;
-    check_batches(s, &trials)?;
     let mine: Vec<&Trial> = trials.iter().filter(|t| s.shard.is_none_or(|sh| sh.has(t.index))).collect();
     let runner = runner::Runner { sweep: s.sweep, data: s.data, device: s.device, workers: s.workers, stop: s.stop };
     let observer = Mutex::new(observer);
-    if s.study.method != Method::Halving {
-        let jobs: Vec<runner::Job> = mine.iter().map(|t| runner::Job { trial: t, epochs: t.config.epochs, from: 0 }).collect();
-        tell(&observer, |o| o.started(jobs.len(), jobs.iter().map(runner::Job::work).sum()));
-        return runner.run(&jobs, &observer);
+    match s.study.method {
+        Method::Grid | Method::Random => {
+            let jobs: Vec<runner::Job> = mine.iter().map(|t| runner::Job { trial: t, epochs: t.config.epochs, from: 0 }).collect();
+            tell(&observer, |o| o.started(jobs.len(), jobs.iter().map(runner::Job::work).sum()));
+            runner.run(&jobs, &observer)
+        }
+        Method::Tpe => {
+            let n = s.study.trials.unwrap_or(0);
+            // The suggestions are not known yet: the random draws' cost stands for theirs.
+            let like = Study { method: Method::Random, ..s.study.clone() }.trials()?;
+            let work = like.iter().map(|t| t.config.epochs as f64 * runner::cost_per_epoch(&t.config)).sum();
+            tell(&observer, |o| o.started(n, work));
+            runner.run_with(&mut tpe::TpeSearch::new(s.study, s.sweep, s.workers), &observer)
+        }
+        Method::Asha => {
+            let h = s.study.halving;
+            tell(&observer, |o| o.started(halving::sizes(mine.len(), &h).iter().sum(), halving_work(&mine, &h)));
+            runner.run_with(&mut asha::AshaSearch::new(trials.clone(), &h, s.sweep)?, &observer)
+        }
+        Method::Halving => synchronous_halving(&runner, &mine, &s.study.halving, &observer),
     }
-    let h = s.study.halving;
+}
+
+/// Successive halving: every trial to the first rung, the best 1/eta of them to the next, ...
+fn synchronous_halving(runner: &runner::Runner, mine: &[&Trial], h: &Halving, observer: &Mutex<&mut dyn SweepObserver>) -> Result<Vec<Entry>> {
+    let h = *h;
     let sizes = halving::sizes(mine.len(), &h);
-    tell(&observer, |o| o.started(sizes.iter().sum(), halving_work(&mine, &h)));
-    let mut alive = mine;
+    tell(observer, |o| o.started(sizes.iter().sum(), halving_work(mine, &h)));
+    let mut alive = mine.to_vec();
     let mut latest = BTreeMap::new();
     let rungs = halving::rungs(&h);
     for (k, &epochs) in rungs.iter().enumerate() {
-        tell(&observer, |o| o.rung(epochs, alive.len()));
+        tell(observer, |o| o.rung(epochs, alive.len()));
         let from = if k == 0 { 0 } else { rungs[k - 1] };
         let jobs: Vec<runner::Job> = alive.iter().map(|t| runner::Job { trial: t, epochs, from }).collect();
-        let entries = runner.run(&jobs, &observer)?;
+        let entries = runner.run(&jobs, observer)?;
         // A trial's score at a rung is its accuracy after that rung's epochs, whatever it did later.
         let scored: Vec<(usize, f64)> = entries.iter().map(|e| (e.trial.index, e.val_acc_at(epochs))).collect();
         latest.extend(entries.into_iter().map(|e| (e.trial.index, e)));
@@ -217,19 +239,22 @@ fn halving_work(trials: &[&Trial], h: &Halving) -> f64 {
     work
 }
 
-/// A halving study promotes across all its trials at every rung: it cannot be split into
-/// shards (`--shard`) nor gathered from them (`--collect`).
+/// Halving and asha promote across all their trials, and each tpe trial follows from the ones
+/// before it: such studies cannot be split into shards (`--shard`) nor gathered from them
+/// (`--collect`).
 pub fn check_split(sweep: &SweepDir, study: &Study, shard: bool, collect: bool) -> Result<()> {
-    if study.method != Method::Halving {
-        return Ok(());
-    }
-    let shown = sweep.path().display();
+    let why = match study.method {
+        Method::Grid | Method::Random => return Ok(()),
+        Method::Halving | Method::Asha => "promotes across all its trials at every rung",
+        Method::Tpe => "suggests each trial from the results of the ones before it",
+    };
+    let (m, shown) = (study.method.name(), sweep.path().display());
     match (shard, collect) {
-        (true, _) => Err(Error::input(
-            "--shard: a halving study promotes across all its trials at every rung, so it cannot be split; run it whole (or shard a grid or random study)",
-        )),
+        (true, _) => Err(Error::input(format!(
+            "--shard: a {m} study {why}, so it cannot be split; run it whole (or shard a grid or random study)"
+        ))),
         (_, true) => Err(Error::input(format!(
-            "--collect gathers the shards of a grid or random study; continue a halving study with `sweep --resume {shown}`"
+            "--collect gathers the shards of a grid or random study; continue a {m} study with `sweep --resume {shown}`"
         ))),
         _ => Ok(()),
     }
@@ -241,18 +266,21 @@ fn tell(observer: &Mutex<&mut dyn SweepObserver>, f: impl FnOnce(&mut dyn SweepO
     }
 }
 
-fn check_batches(s: &Search, trials: &[Trial]) -> Result<()> {
+/// Every batch a trial may draw must fit in the training images left.
+fn check_batches(s: &Search) -> Result<()> {
     let n = s.data.train.len();
-    match trials.iter().find(|t| t.config.batch_size > n) {
-        Some(t) => Err(Error::Config(format!(
-            "{}: trial {} has batch_size {}, more than the {n} training images left after holding out val_size = {}; use smaller batches or a smaller val_size",
-            s.sweep.file(STUDY_FILE).display(),
-            t.index,
-            t.config.batch_size,
-            s.data.test.len()
-        ))),
-        None => Ok(()),
+    let largest = match s.study.space.iter().find(|p| p.name == "batch_size") {
+        Some(p) => p.domain.extremes().iter().filter_map(toml::Value::as_integer).max().unwrap_or(0).max(0) as usize,
+        None => s.study.fixed.batch_size,
+    };
+    if largest <= n {
+        return Ok(());
     }
+    Err(Error::Config(format!(
+        "{}: the study's batch_size reaches {largest}, more than the {n} training images left after holding out val_size = {}; use smaller batches or a smaller val_size",
+        s.sweep.file(STUDY_FILE).display(),
+        s.data.test.len()
+    )))
 }
 
 /// The finished trials of a grid or random study as its folders hold them (after shards ran),

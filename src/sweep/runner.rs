@@ -1,8 +1,10 @@
 //! Training trials: each in its own run folder (new, or continued from its checkpoint), `K`
 //! at a time on worker threads that split the cores and share the data.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 use burn::train::Interrupter;
@@ -34,11 +36,47 @@ impl Job<'_> {
 }
 
 /// A finished job's work: what it was planned at, and what it trained (less when the trial
-/// had been trained before, from its checkpoint or in full).
+/// had been trained before, from its checkpoint or in full), and the seconds its worker spent.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JobWork {
     pub planned: f64,
     pub trained: f64,
+    pub seconds: f64,
+}
+
+/// A job a [`Scheduler`] makes: trial `trial` trained to `epochs`, from `from` epochs.
+pub struct Task {
+    pub trial: Trial,
+    pub epochs: usize,
+    pub from: usize,
+}
+
+/// What a free worker does next.
+pub enum Next {
+    Job(Task),
+    /// Nothing now: a job in flight may make one.
+    Wait,
+    /// Nothing more for this worker.
+    Done,
+}
+
+/// A search that makes its jobs as results come in (tpe, asha). Workers call it one at a time.
+pub trait Scheduler: Send {
+    fn next(&mut self) -> Result<Next>;
+    /// A job of the scheduler's ended with `entry` (done or diverged).
+    fn finished(&mut self, entry: &Entry);
+    /// The trials it found trained before it started (a resumed search) and will not hand out.
+    fn found(&mut self) -> Vec<Entry> {
+        Vec::new()
+    }
+}
+
+/// What the workers of [`Runner::run_with`] share.
+struct Board<'s> {
+    scheduler: &'s mut dyn Scheduler,
+    /// The latest entry of every trial trained.
+    entries: BTreeMap<usize, Entry>,
+    errors: Vec<Error>,
 }
 
 /// A trial's estimated cost per epoch: the model's multiply-adds per image plus a fixed part
@@ -134,17 +172,93 @@ impl Runner<'_> {
         }
     }
 
-    fn worker(&self, queue: &Queue, slots: &Mutex<Vec<Slot>>, abort: &Interrupter, observer: &Mutex<&mut dyn SweepObserver>, threads: Option<usize>) -> Result<()> {
-        // Each worker gets its share of the cores: the backend's matrix products and
-        // element-wise kernels run on the rayon pool of the calling thread.
-        let pool = threads.map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build()).transpose().map_err(|e| {
+    /// Run the jobs `scheduler` makes, `workers` at a time, until it has none left; the
+    /// latest entry of each trial, in trial order. Errors as for [`Runner::run`].
+    pub fn run_with(&self, scheduler: &mut dyn Scheduler, observer: &Mutex<&mut dyn SweepObserver>) -> Result<Vec<Entry>> {
+        let entries = scheduler.found().into_iter().map(|e| (e.trial.index, e)).collect();
+        let board = Mutex::new(Board { scheduler, entries, errors: Vec::new() });
+        let wake = Condvar::new();
+        let abort = Interrupter::new();
+        let workers = self.workers.max(1);
+        let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) / workers).max(1);
+        let started: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                (0..workers).map(|_| s.spawn(|| self.taker(&board, &wake, &abort, observer, (workers > 1).then_some(threads)))).collect();
+            let joined = handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(panicked()))).collect();
+            wake.notify_all();
+            joined
+        });
+        let board = board.into_inner().map_err(|_| panicked())?;
+        let mut errors: Vec<Error> = started.into_iter().filter_map(|r| r.err()).chain(board.errors).collect();
+        if let Some(pos) = errors.iter().position(|e| !matches!(e, Error::Interrupted(_))).or((!errors.is_empty()).then_some(0)) {
+            return Err(self.explain(errors.swap_remove(pos)));
+        }
+        Ok(board.entries.into_values().collect())
+    }
+
+    /// A worker of [`Runner::run_with`]: take the scheduler's next job, train it, tell it.
+    fn taker(&self, board: &Mutex<Board>, wake: &Condvar, abort: &Interrupter, observer: &Mutex<&mut dyn SweepObserver>, threads: Option<usize>) -> Result<()> {
+        let pool = self.pool(threads, abort)?;
+        let fail = |e: Error| {
+            abort.stop(None);
+            wake.notify_all();
+            e
+        };
+        loop {
+            let task = {
+                let mut b = board.lock().map_err(|_| fail(panicked()))?;
+                loop {
+                    if abort.should_stop() || self.stop.should_stop() {
+                        return Ok(());
+                    }
+                    match b.scheduler.next().map_err(fail)? {
+                        Next::Job(t) => break t,
+                        Next::Done => return Ok(()),
+                        // Woken when a job ends; the timeout also notices a stop.
+                        Next::Wait => b = wake.wait_timeout(b, Duration::from_millis(200)).map_err(|_| fail(panicked()))?.0,
+                    }
+                }
+            };
+            let job = Job { trial: &task.trial, epochs: task.epochs, from: task.from };
+            let began = Instant::now();
+            let result = match &pool {
+                Some(p) => p.install(|| self.run_one(&job, abort)),
+                None => self.run_one(&job, abort),
+            };
+            let mut b = board.lock().map_err(|_| fail(panicked()))?;
+            match result {
+                Ok(f) => {
+                    b.scheduler.finished(&f.entry);
+                    if let Ok(mut o) = observer.lock() {
+                        o.trial_finished(&f.entry, f.trained, job_work(&job, &f, began));
+                    }
+                    b.entries.insert(f.entry.trial.index, f.entry);
+                }
+                Err(e) => {
+                    b.errors.push(e);
+                    abort.stop(None);
+                }
+            }
+            wake.notify_all();
+        }
+    }
+
+    /// Each worker gets its share of the cores: the backend's matrix products and element-wise
+    /// kernels run on the rayon pool of the calling thread.
+    fn pool(&self, threads: Option<usize>, abort: &Interrupter) -> Result<Option<rayon::ThreadPool>> {
+        threads.map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build()).transpose().map_err(|e| {
             abort.stop(None);
             Error::failure(format!("cannot start the threads of a sweep worker: {e}"))
-        })?;
+        })
+    }
+
+    fn worker(&self, queue: &Queue, slots: &Mutex<Vec<Slot>>, abort: &Interrupter, observer: &Mutex<&mut dyn SweepObserver>, threads: Option<usize>) -> Result<()> {
+        let pool = self.pool(threads, abort)?;
         loop {
             let Some((i, job)) = queue.take().filter(|_| !abort.should_stop()) else {
                 return Ok(());
             };
+            let began = Instant::now();
             let result = match &pool {
                 Some(p) => p.install(|| self.run_one(job, abort)),
                 None => self.run_one(job, abort),
@@ -152,8 +266,7 @@ impl Runner<'_> {
             match &result {
                 Ok(f) => {
                     if let Ok(mut o) = observer.lock() {
-                        let work = JobWork { planned: job.work(), trained: f.trained as f64 * cost_per_epoch(&job.trial.config) };
-                        o.trial_finished(&f.entry, f.trained, work);
+                        o.trial_finished(&f.entry, f.trained, job_work(job, f, began));
                     }
                 }
                 Err(_) => abort.stop(None),
@@ -181,7 +294,9 @@ impl Runner<'_> {
         let watch = Watch { own: own.clone(), sources: vec![self.stop.clone(), abort.clone()] };
         let control = RunControl { observer: Box::new(watch), interrupter: own, plots: false, tui: false, info: None };
         match train_to(&run, &job.trial.config, job.epochs, Some(1), self.data, self.device, control) {
-            Ok(o) => Ok(Finished { entry: Entry { trial: job.trial.clone(), rows: o.rows, status: Status::Done }, trained: o.trained }),
+            // Read back from metrics.csv like every other entry: a trial's figures are the file's,
+            // whether it trained now or before a resume (tpe and asha decide on them).
+            Ok(o) => done(Status::Done, o.trained),
             Err(e) if is_divergence(&e) => {
                 let path = run.file(DIVERGED_FILE);
                 crate::fsutil::atomic_write(&path, format!("{e}\n").as_bytes()).map_err(|err| Error::io("cannot write", &path, err))?;
@@ -190,6 +305,11 @@ impl Runner<'_> {
             Err(e) => Err(e),
         }
     }
+}
+
+fn job_work(job: &Job, f: &Finished, began: Instant) -> JobWork {
+    let trained = f.trained as f64 * cost_per_epoch(&job.trial.config);
+    JobWork { planned: job.work(), trained, seconds: began.elapsed().as_secs_f64() }
 }
 
 fn panicked() -> Error {

@@ -3,17 +3,20 @@
 //! sweep folder's `sweep.toml`.
 //!
 //! ```toml
-//! method = "random"      # grid | random | halving
-//! trials = 30            # random and halving: how many configurations to draw
+//! method = "random"      # grid | random | halving | asha | tpe
+//! trials = 30            # all but grid: how many configurations to draw
 //! seed = 0               # seed of the draw (each trial's recipe keeps its own `seed`)
 //! val_size = 10000       # images held out from the end of the training set for ranking
 //! [fixed]                # recipe fields shared by every trial (see config/default.toml)
 //! epochs = 10
-//! [halving]              # successive halving: r_min epochs first, eta times more per rung
+//! [halving]              # halving and asha: r_min epochs first, eta times more per rung
 //! r_min = 1
 //! r_max = 9
 //! eta = 3
-//! [space]                # a list of values, or (random, halving) a range
+//! [tpe]                  # tpe: random draws first, then candidates scored per suggestion
+//! startup = 10
+//! candidates = 24
+//! [space]                # a list of values, or (all but grid) a range
 //! lr = { log_uniform = [0.01, 1.0] }
 //! width = { int_log_uniform = [16, 1024] }
 //! depth = [1, 2, 3]
@@ -50,6 +53,12 @@ pub enum Method {
     Random,
     /// Random draws, trained in rungs of growing epochs; the best 1/eta go on.
     Halving,
+    /// Tree-structured Parzen estimator: each draw after the first `startup` follows from the
+    /// results before it.
+    Tpe,
+    /// Asynchronous successive halving: random draws, a trial goes on to the next rung as soon
+    /// as it is in the best 1/eta of those that reached its rung (no worker waits for a rung).
+    Asha,
 }
 
 impl Method {
@@ -58,7 +67,29 @@ impl Method {
             Method::Grid => "grid",
             Method::Random => "random",
             Method::Halving => "halving",
+            Method::Tpe => "tpe",
+            Method::Asha => "asha",
         }
+    }
+
+    /// Trained in rungs of growing epochs (`[halving]`).
+    pub fn has_rungs(self) -> bool {
+        matches!(self, Method::Halving | Method::Asha)
+    }
+}
+
+/// TPE's settings: `startup` random draws before the model is used, and the `candidates` it
+/// scores for each suggestion (Optuna's defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tpe {
+    pub startup: usize,
+    pub candidates: usize,
+}
+
+impl Default for Tpe {
+    fn default() -> Self {
+        Self { startup: 10, candidates: 24 }
     }
 }
 
@@ -98,7 +129,7 @@ impl Domain {
     }
 
     /// Values that bound the domain: every listed value, or the two ends of a range.
-    fn extremes(&self) -> Vec<Value> {
+    pub fn extremes(&self) -> Vec<Value> {
         match self {
             Domain::Values(v) => v.clone(),
             Domain::Uniform(a, b) | Domain::LogUniform(a, b) => vec![Value::Float(*a), Value::Float(*b)],
@@ -127,6 +158,7 @@ pub struct Study {
     pub seed: u64,
     pub val_size: usize,
     pub halving: Halving,
+    pub tpe: Tpe,
     /// The recipe every trial starts from.
     pub fixed: TrainConfig,
     /// Swept fields, in [`FIELDS`] order.
@@ -149,6 +181,8 @@ struct File {
     fixed: toml::Table,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     halving: Option<Halving>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tpe: Option<Tpe>,
     space: toml::Table,
 }
 
@@ -211,6 +245,7 @@ impl Study {
             seed: o.seed.unwrap_or(f.seed),
             val_size: f.val_size,
             halving: f.halving.unwrap_or_default(),
+            tpe: f.tpe.unwrap_or_default(),
             fixed,
             space,
         };
@@ -235,14 +270,14 @@ impl Study {
         match self.method {
             Method::Grid => {
                 if let Some(p) = self.space.iter().find(|p| !matches!(p.domain, Domain::Values(_))) {
-                    return Err(format!("[space] field `{}`: a {} range needs method = \"random\" or \"halving\"; a grid takes a list of values", p.name, p.domain.kind()));
+                    return Err(format!("[space] field `{}`: a {} range needs method = \"random\", \"halving\", \"asha\" or \"tpe\"; a grid takes a list of values", p.name, p.domain.kind()));
                 }
                 let points = self.grid_size();
                 if points > MAX_GRID {
                     return Err(format!("[space]: the grid has {points} points, more than {MAX_GRID}; list fewer values, or use method = \"random\" with trials = N"));
                 }
             }
-            Method::Random | Method::Halving => self.check_draws()?,
+            Method::Random | Method::Halving | Method::Tpe | Method::Asha => self.check_draws()?,
         }
         Ok(())
     }
@@ -254,12 +289,15 @@ impl Study {
             Some(n) if n > MAX_TRIALS => return Err(format!("field `trials` ({n}) is above {MAX_TRIALS}; draw fewer trials")),
             _ => {}
         }
-        if self.method != Method::Halving {
+        if self.method == Method::Tpe && self.tpe.candidates == 0 {
+            return Err("[tpe]: candidates must be at least 1 (24 is the usual number)".into());
+        }
+        if !self.method.has_rungs() {
             return Ok(());
         }
         let h = self.halving;
         if self.space.iter().any(|p| p.name == "epochs") {
-            return Err("[space] field `epochs`: halving sets the epochs itself (r_min, r_max in [halving]); remove it from [space]".into());
+            return Err(format!("[space] field `epochs`: {m} sets the epochs itself (r_min, r_max in [halving]); remove it from [space]"));
         }
         if h.r_min == 0 || h.eta < 2 || h.r_max < h.r_min {
             return Err(format!(
@@ -304,7 +342,8 @@ impl Study {
             seed: self.seed,
             val_size: self.val_size,
             fixed,
-            halving: (self.method == Method::Halving).then_some(self.halving),
+            halving: self.method.has_rungs().then_some(self.halving),
+            tpe: (self.method == Method::Tpe).then_some(self.tpe),
             space,
         };
         toml::to_string(&file).unwrap_or_default()

@@ -29,21 +29,23 @@ impl Trial {
 }
 
 impl Study {
-    /// Every trial of the study, in index order.
+    /// Every trial of the study known before any result, in index order: all of them, but for
+    /// tpe only its random `startup` draws (the rest follow from results; see [`super::tpe`]).
     pub fn trials(&self) -> Result<Vec<Trial>> {
-        let points = match self.method {
+        let draws = |n: usize| (0..n).map(|i| draw(&self.space, self.seed, i)).collect();
+        let n = self.trials.unwrap_or(0);
+        let points: Vec<Vec<(String, Value)>> = match self.method {
             Method::Grid => grid(&self.space),
-            Method::Random | Method::Halving => (0..self.trials.unwrap_or(0)).map(|i| draw(&self.space, self.seed, i)).collect(),
+            Method::Random | Method::Halving | Method::Asha => draws(n),
+            Method::Tpe => draws(n.min(self.tpe.startup)),
         };
-        points
-            .into_iter()
-            .enumerate()
-            .map(|(index, params)| {
-                let config = recipe(&self.fixed, &params)
-                    .map_err(|m| Error::Config(format!("sweep.toml: trial {index} ({}): {m}", describe(&params))))?;
-                Ok(Trial { index, params, config })
-            })
-            .collect()
+        points.into_iter().enumerate().map(|(index, params)| self.trial(index, params)).collect()
+    }
+
+    /// Trial `index` with the swept values `params`.
+    pub fn trial(&self, index: usize, params: Vec<(String, Value)>) -> Result<Trial> {
+        let config = recipe(&self.fixed, &params).map_err(|m| Error::Config(format!("sweep.toml: trial {index} ({}): {m}", describe(&params))))?;
+        Ok(Trial { index, params, config })
     }
 }
 
@@ -81,7 +83,7 @@ fn grid(space: &[Param]) -> Vec<Vec<(String, Value)>> {
 }
 
 /// Draw trial `index`: its own generator, from the seed and the index only.
-fn draw(space: &[Param], seed: u64, index: usize) -> Vec<(String, Value)> {
+pub(crate) fn draw(space: &[Param], seed: u64, index: usize) -> Vec<(String, Value)> {
     let mixed = seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut rng = rand::rngs::StdRng::seed_from_u64(mixed);
     space.iter().map(|p| (p.name.clone(), draw_one(&p.domain, &mut rng))).collect()
@@ -101,7 +103,7 @@ fn draw_one(d: &Domain, rng: &mut impl Rng) -> Value {
 }
 
 /// Round to three significant digits, so drawn rates read as 0.0735, not 0.07348127.
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return x;
     }
