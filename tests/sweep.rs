@@ -86,6 +86,14 @@ fn a_three_point_grid_gives_three_ranked_rows_and_a_refit() {
     assert_eq!(RunDir::new(s.join("best")).load_config().unwrap(), best);
     assert_eq!(metrics(&s.join("best")).len(), 2);
     assert!(s.join("best/model.bpk").exists());
+    // A trial is scored on held-out training images: its figures say validation, the refit's test.
+    let header = |run: &str| std::fs::read_to_string(s.join(run).join("metrics.csv")).unwrap().lines().next().unwrap().to_string();
+    assert_eq!(header("trials/000"), "epoch,train_loss,train_acc,val_loss,val_acc,seconds");
+    assert_eq!(header("best"), "epoch,train_loss,train_acc,test_loss,test_acc,seconds");
+    let trial = s.join("trials/000");
+    f.run(&["report", "--artifacts", trial.to_str().unwrap()]).ok();
+    let page = std::fs::read_to_string(trial.join("report.html")).unwrap();
+    assert!(page.contains("Validation accuracy") && page.contains("<th>val acc</th>") && !page.contains("Test accuracy"), "{page}");
     let png = image::open(s.join("sweep.png")).unwrap();
     assert!(png.width() >= 900 && png.height() >= 300);
     assert_eq!(o.stdout.lines().filter(|l| l.starts_with("trial 00")).count(), 3, "{}", o.stdout);

@@ -94,7 +94,7 @@ fn bench_data(data: &DataArgs, out: Out) -> Result<(TrainData, String, bool)> {
             (data::synthetic(n, 1), data::synthetic(m, 2), label, true)
         }
     };
-    Ok((TrainData { train: train.into(), test: test.into() }, label, synthetic))
+    Ok((TrainData { train: train.into(), test: test.into(), held_out: Default::default() }, label, synthetic))
 }
 
 /// Train the recipe for `epochs` on one backend in this process.

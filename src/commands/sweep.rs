@@ -87,7 +87,7 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
         }
         show(&dir, &study, &mut entries, out)?;
         let loaded = args.data.load(Need::All, out)?;
-        let data = TrainData { train: Arc::new(loaded.train), test: Arc::new(loaded.test) };
+        let data = TrainData { train: Arc::new(loaded.train), test: Arc::new(loaded.test), held_out: Default::default() };
         return refit(&dir, &entries, &data, &selected, out);
     }
     let loaded = args.data.load(Need::TrainOnly, out)?;
@@ -116,7 +116,7 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
     show(&dir, &study, &mut entries, out)?;
     // Only now, for the refit, is the test set read.
     let test = args.data.load(Need::TestOnly, out)?.test;
-    let full = TrainData { train: Arc::new(sweep::rejoin(data)), test: Arc::new(test) };
+    let full = TrainData { train: Arc::new(sweep::rejoin(data)), test: Arc::new(test), held_out: Default::default() };
     refit(&dir, &entries, &full, &selected, out)
 }
 

@@ -89,7 +89,7 @@ pub fn train(args: &TrainArgs, out: Out) -> Result<TrainOutcome> {
         out(format!("starting from the weights in {}", p.display()));
     }
     let data = args.data.load(crate::data::Need::All, out)?;
-    let data = TrainData { train: data.train.into(), test: data.test.into() };
+    let data = TrainData { train: data.train.into(), test: data.test.into(), held_out: Default::default() };
     if plan.is_done() {
         out(format!(
             "the run already has {} epoch(s) (target {}); pass --epochs N with N > {} to train further",

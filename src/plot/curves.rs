@@ -12,7 +12,7 @@ use plotters::prelude::*;
 
 use super::{BLUE, BOLD_GRID, DrawResult, FONT, LIGHT_GRID, fit_text, padded_range, segments, tick_formatter, usable};
 use crate::error::{Error, Result};
-use crate::run::metrics::EpochRow;
+use crate::run::metrics::{EpochRow, HeldOut};
 
 /// The fixed size of curve pictures.
 pub const CURVES_SIZE: (u32, u32) = (900, 500);
@@ -31,14 +31,15 @@ const MAX_MARKERS: usize = 40;
 /// Training curves of one run, like the book's figure: train loss, train acc, test acc against
 /// epoch, one chart, legend. With several runs: one line of test accuracy per run, labelled
 /// with the run's name (so experiments can be compared).
-pub fn draw_curves(runs: &[(String, Vec<EpochRow>)], out: &Path) -> Result<()> {
-    let chart = Chart::new(runs, &out.display())?;
+/// `held` names the held-out figures: test (a run) or val (a sweep's trial).
+pub fn draw_curves(runs: &[(String, Vec<EpochRow>)], held: HeldOut, out: &Path) -> Result<()> {
+    let chart = Chart::new(runs, held, &out.display())?;
     super::write_png(CURVES_SIZE, out, |root| chart.draw(root))
 }
 
 /// The chart of [`draw_curves`] as an SVG document (text stays text), for the report page.
-pub fn curves_svg(runs: &[(String, Vec<EpochRow>)]) -> Result<String> {
-    let chart = Chart::new(runs, &"the SVG chart")?;
+pub fn curves_svg(runs: &[(String, Vec<EpochRow>)], held: HeldOut) -> Result<String> {
+    let chart = Chart::new(runs, held, &"the SVG chart")?;
     let mut svg = String::new();
     super::paint(&SVGBackend::with_string(&mut svg, CURVES_SIZE).into_drawing_area(), |root| chart.draw(root))
         .map_err(|e| Error::failure(format!("cannot draw the SVG chart of the curves: {e}")))?;
@@ -122,7 +123,7 @@ struct Chart {
 
 impl Chart {
     /// The chart of `runs`; `target` names the output in error messages.
-    fn new(runs: &[(String, Vec<EpochRow>)], target: &dyn Display) -> Result<Self> {
+    fn new(runs: &[(String, Vec<EpochRow>)], held: HeldOut, target: &dyn Display) -> Result<Self> {
         if runs.is_empty() {
             return Err(Error::input(format!(
                 "no runs to plot into {target}; give at least one run with a finished epoch"
@@ -138,7 +139,7 @@ impl Chart {
                 series: vec![
                     Series::new("train loss", BLUE, 0, rows, |r| r.train_loss),
                     Series::new("train acc", MAGENTA, 1, rows, |r| r.train_acc),
-                    Series::new("test acc", GREEN, 2, rows, |r| r.test_acc),
+                    Series::new(&format!("{} acc", held.short()), GREEN, 2, rows, |r| r.test_acc),
                 ],
                 caption: name.trim().to_string(),
                 y_desc: "loss / accuracy",
@@ -148,8 +149,11 @@ impl Chart {
             runs.iter().enumerate().map(|(i, (name, rows))| Series::new(name, palette(i), i, rows, |r| r.test_acc));
         Ok(Chart {
             series: series.collect(),
-            caption: format!("test accuracy of {} runs", runs.len()),
-            y_desc: "test acc",
+            caption: format!("{} accuracy of {} runs", held.name(), runs.len()),
+            y_desc: match held {
+                HeldOut::Test => "test acc",
+                HeldOut::Validation => "val acc",
+            },
         })
     }
 
@@ -264,7 +268,7 @@ mod tests {
     fn curves_of_one_run_have_the_size_and_all_three_line_colours() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("curves.png");
-        draw_curves(&[("run-1".into(), book_run())], &p).unwrap();
+        draw_curves(&[("run-1".into(), book_run())], HeldOut::Test, &p).unwrap();
         let img = open(&p);
         assert_eq!(img.dimensions(), CURVES_SIZE);
         for c in [BLUE, MAGENTA, GREEN] {
@@ -279,7 +283,7 @@ mod tests {
     fn a_single_epoch_still_draws_its_points() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("one.png");
-        draw_curves(&[("r".into(), rows(&[0.9], &[0.7], &[0.75]))], &p).unwrap();
+        draw_curves(&[("r".into(), rows(&[0.9], &[0.7], &[0.75]))], HeldOut::Test, &p).unwrap();
         let img = open(&p);
         assert_eq!(img.dimensions(), CURVES_SIZE);
         for c in [BLUE, MAGENTA, GREEN] {
@@ -299,7 +303,7 @@ mod tests {
                 (format!("lr-0.{}", k + 1), r)
             })
             .collect();
-        draw_curves(&runs, &p).unwrap();
+        draw_curves(&runs, HeldOut::Test, &p).unwrap();
         let img = open(&p);
         assert_eq!(img.dimensions(), CURVES_SIZE);
         for c in (0..3).map(palette) {
@@ -316,18 +320,18 @@ mod tests {
         let mut r = book_run();
         r[4].train_loss = f64::NAN;
         r[5].train_loss = f64::INFINITY;
-        draw_curves(&[("nan".into(), r)], &p).unwrap();
+        draw_curves(&[("nan".into(), r)], HeldOut::Test, &p).unwrap();
         assert_eq!(open(&p).dimensions(), CURVES_SIZE);
 
         let mut r = book_run();
         r[2].train_loss = 1e30;
         r[3].epoch = usize::MAX / 3;
-        draw_curves(&[("huge".into(), r)], &p).unwrap();
+        draw_curves(&[("huge".into(), r)], HeldOut::Test, &p).unwrap();
         let img = open(&p);
         assert!(count_colour(&img, BLUE) > 100, "the usable points are drawn");
 
         let name = "a very long run name that cannot possibly fit into the legend box";
-        draw_curves(&[(name.into(), long_run())], &p).unwrap();
+        draw_curves(&[(name.into(), long_run())], HeldOut::Test, &p).unwrap();
         assert_eq!(open(&p).dimensions(), CURVES_SIZE);
     }
 
@@ -348,17 +352,17 @@ mod tests {
     fn empty_curve_inputs_are_input_errors() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.png");
-        assert!(matches!(draw_curves(&[], &p), Err(Error::Input(_))));
-        let e = draw_curves(&[("a".into(), book_run()), ("empty".into(), vec![])], &p).unwrap_err();
+        assert!(matches!(draw_curves(&[], HeldOut::Test, &p), Err(Error::Input(_))));
+        let e = draw_curves(&[("a".into(), book_run()), ("empty".into(), vec![])], HeldOut::Test, &p).unwrap_err();
         assert!(matches!(e, Error::Input(_)));
         assert!(e.to_string().contains("empty") && !e.to_string().contains('\n'), "{e}");
         assert!(!p.exists());
-        assert!(matches!(curves_svg(&[]), Err(Error::Input(_))));
+        assert!(matches!(curves_svg(&[], HeldOut::Test), Err(Error::Input(_))));
     }
 
     #[test]
     fn the_svg_keeps_text_as_text_and_draws_every_line() {
-        let svg = curves_svg(&[("book-mlp".into(), book_run())]).unwrap();
+        let svg = curves_svg(&[("book-mlp".into(), book_run())], HeldOut::Test).unwrap();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{}", &svg[..80]);
         assert!(svg.contains(r#"width="900" height="500""#));
         let has_text = |svg: &str, t: &str| svg.contains(&format!(">\n{t}\n</text>"));
@@ -370,7 +374,7 @@ mod tests {
             assert!(svg.contains(&hex), "no colour {hex}");
         }
         let runs: Vec<_> = (0..3).map(|k| (format!("run-{k}"), book_run())).collect();
-        let svg = curves_svg(&runs).unwrap();
+        let svg = curves_svg(&runs, HeldOut::Test).unwrap();
         assert!(has_text(&svg, "test accuracy of 3 runs") && has_text(&svg, "run-2"));
     }
 
@@ -378,8 +382,8 @@ mod tests {
     #[test]
     fn sample_curves() {
         let (_tmp, dir) = samples_dir();
-        draw_curves(&[("book-mlp".into(), book_run())], &dir.join("curves.png")).unwrap();
-        let svg = curves_svg(&[("book-mlp".into(), book_run())]).unwrap();
+        draw_curves(&[("book-mlp".into(), book_run())], HeldOut::Test, &dir.join("curves.png")).unwrap();
+        let svg = curves_svg(&[("book-mlp".into(), book_run())], HeldOut::Test).unwrap();
         std::fs::write(dir.join("curves.svg"), svg).unwrap();
         let runs: Vec<(String, Vec<EpochRow>)> = ["lr 0.1", "lr 0.05", "hidden 512, dropout 0.2"]
             .iter()
@@ -392,14 +396,14 @@ mod tests {
                 (name.to_string(), r)
             })
             .collect();
-        draw_curves(&runs, &dir.join("curves-overlay.png")).unwrap();
+        draw_curves(&runs, HeldOut::Test, &dir.join("curves-overlay.png")).unwrap();
         let crowd: Vec<_> = (0..16).map(|k| (format!("run-{k:02}"), book_run())).collect();
-        draw_curves(&crowd, &dir.join("curves-16-runs.png")).unwrap();
+        draw_curves(&crowd, HeldOut::Test, &dir.join("curves-16-runs.png")).unwrap();
         let one = rows(&[0.9], &[0.7], &[0.75]);
-        draw_curves(&[("one-epoch".into(), one)], &dir.join("curves-single-epoch.png")).unwrap();
+        draw_curves(&[("one-epoch".into(), one)], HeldOut::Test, &dir.join("curves-single-epoch.png")).unwrap();
         let name = "a very long run name that cannot possibly fit into the legend box".to_string();
         let long = long_run();
         let both = [(name, long.clone()), ("short".into(), long[..50].to_vec())];
-        draw_curves(&both, &dir.join("curves-long.png")).unwrap();
+        draw_curves(&both, HeldOut::Test, &dir.join("curves-long.png")).unwrap();
     }
 }

@@ -186,7 +186,7 @@ mod tests {
     /// The errors of drawing each kind of picture into `p` (which must fail).
     fn draw_all(p: &Path) -> [Error; 3] {
         [
-            draw_curves(&[("r".into(), book_run())], p).unwrap_err(),
+            draw_curves(&[("r".into(), book_run())], crate::run::metrics::HeldOut::Test, p).unwrap_err(),
             draw_activations(&book_activations(), p).unwrap_err(),
             draw_predictions(&prediction_grid(), p).unwrap_err(),
         ]

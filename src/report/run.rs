@@ -9,7 +9,7 @@ use super::inputs::{self, EvalFile, Mistake, Piece};
 use crate::config::TrainConfig;
 use crate::data::{CLASS_NAMES, NUM_CLASSES};
 use crate::run::info::RunInfo;
-use crate::run::metrics::EpochRow;
+use crate::run::metrics::{EpochRow, HeldOut};
 use crate::run::{EVAL_FILE, MISTAKES_FILE, MODEL_FILE, PREDICTIONS_FILE};
 
 /// The book's section with the figures below (a plain link; the page fetches nothing).
@@ -143,8 +143,12 @@ fn final_figures(r: &Run) -> String {
         let epoch = format!("metrics.csv, epoch {}", l.epoch);
         rows.push(("Train loss", l.train_loss, epoch, reference(l.train_loss, BOOK_TRAIN_LOSS)));
     }
-    rows.push(("Test accuracy", acc, from.clone(), reference(acc, BOOK_TEST_ACC)));
-    rows.push(("Test loss", loss, from, "—".to_string()));
+    let (acc_name, loss_name) = match held_out(r) {
+        HeldOut::Test => ("Test accuracy", "Test loss"),
+        HeldOut::Validation => ("Validation accuracy", "Validation loss"),
+    };
+    rows.push((acc_name, acc, from.clone(), reference(acc, BOOK_TEST_ACC)));
+    rows.push((loss_name, loss, from, "—".to_string()));
     let mut s = String::from("<table><thead><tr><th>Figure</th><th>This run</th><th>From</th><th>The book</th></tr></thead><tbody>");
     for (name, value, from, reference) in rows {
         s.push_str(&format!(
@@ -188,10 +192,10 @@ fn recipe(r: &Run) -> String {
 
 fn curves_section(r: &Run) -> String {
     let body = match &r.rows {
-        Piece::Ready(rows) => match curves_svg(&[(crate::run::RunDir::new(r.dir).name(), rows.clone())]) {
+        Piece::Ready(rows) => match curves_svg(&[(crate::run::RunDir::new(r.dir).name(), rows.clone())], held_out(r)) {
             Ok(svg) => {
-                let alt = format!("Training curves over {} epoch(s): train loss, train accuracy and test accuracy", rows.len());
-                figure(&img(svg.as_bytes(), "image/svg+xml", &alt), "Training curves (from metrics.csv)") + &epoch_table(rows)
+                let alt = format!("Training curves over {} epoch(s): train loss, train accuracy and {} accuracy", rows.len(), held_out(r).name());
+                figure(&img(svg.as_bytes(), "image/svg+xml", &alt), "Training curves (from metrics.csv)") + &epoch_table(rows, held_out(r))
             }
             Err(e) => unreadable(&e.to_string()),
         },
@@ -201,10 +205,16 @@ fn curves_section(r: &Run) -> String {
     section(r.level, "curves", "Training curves", &body)
 }
 
-fn epoch_table(rows: &[EpochRow]) -> String {
-    let mut s = String::from(
+/// What the run's held-out figures measure (a sweep's trial: the validation split).
+fn held_out(r: &Run) -> HeldOut {
+    crate::run::metrics::held_out(&r.dir.join(crate::run::METRICS_FILE))
+}
+
+fn epoch_table(rows: &[EpochRow], held: HeldOut) -> String {
+    let h = held.short();
+    let mut s = format!(
         "<details><summary>Figures per epoch</summary><table><thead><tr><th>epoch</th><th>train loss</th>\
-         <th>train acc</th><th>test loss</th><th>test acc</th><th>seconds</th></tr></thead><tbody>",
+         <th>train acc</th><th>{h} loss</th><th>{h} acc</th><th>seconds</th></tr></thead><tbody>"
     );
     for r in rows {
         s.push_str(&format!(

@@ -6,6 +6,49 @@ use crate::error::{Error, Result};
 use crate::fsutil::atomic_write;
 
 pub const HEADER: &str = "epoch,train_loss,train_acc,test_loss,test_acc,seconds";
+/// The header of a run scored on images held out of the training set (a sweep's trial).
+pub const VAL_HEADER: &str = "epoch,train_loss,train_acc,val_loss,val_acc,seconds";
+
+/// What the run's second pair of figures measures: the test set, or a validation split held
+/// out of the training images (a sweep's trials). `EpochRow::test_*` holds either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeldOut {
+    #[default]
+    Test,
+    Validation,
+}
+
+impl HeldOut {
+    /// "test" or "val", as column names and chart labels start.
+    pub fn short(self) -> &'static str {
+        match self {
+            HeldOut::Test => "test",
+            HeldOut::Validation => "val",
+        }
+    }
+
+    /// "test" or "validation", in sentences.
+    pub fn name(self) -> &'static str {
+        match self {
+            HeldOut::Test => "test",
+            HeldOut::Validation => "validation",
+        }
+    }
+
+    fn header(self) -> &'static str {
+        match self {
+            HeldOut::Test => HEADER,
+            HeldOut::Validation => VAL_HEADER,
+        }
+    }
+}
+
+/// What `metrics.csv` at `path` measures, from its header (the test set when the file is
+/// missing or unreadable).
+pub fn held_out(path: &Path) -> HeldOut {
+    let first = std::fs::read_to_string(path).ok().and_then(|t| t.lines().next().map(|l| l.trim().to_string()));
+    if first.as_deref() == Some(VAL_HEADER) { HeldOut::Validation } else { HeldOut::Test }
+}
 
 /// One epoch's figures. Accuracies are fractions in [0, 1].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,7 +84,7 @@ pub fn read(path: &Path) -> Result<Vec<EpochRow>> {
 pub fn parse(text: &str, origin: &Path) -> Result<Vec<EpochRow>> {
     let mut lines = text.lines();
     match lines.next() {
-        Some(h) if h.trim() == HEADER => {}
+        Some(h) if h.trim() == HEADER || h.trim() == VAL_HEADER => {}
         Some(h) => {
             return Err(Error::data(
                 origin,
@@ -73,9 +116,14 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<EpochRow>> {
     Ok(rows)
 }
 
-/// Write all rows atomically.
+/// Write all rows atomically, under the header the file has (the test set's when new).
 pub fn write(path: &Path, rows: &[EpochRow]) -> Result<()> {
-    let mut text = String::from(HEADER);
+    write_as(path, rows, held_out(path))
+}
+
+/// Write all rows atomically, naming the held-out figures after `held`.
+pub fn write_as(path: &Path, rows: &[EpochRow], held: HeldOut) -> Result<()> {
+    let mut text = String::from(held.header());
     text.push('\n');
     for r in rows {
         text.push_str(&r.to_csv());
@@ -87,6 +135,20 @@ pub fn write(path: &Path, rows: &[EpochRow]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_validation_header_is_kept_by_later_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.csv");
+        assert_eq!(held_out(&p), HeldOut::Test);
+        let row = EpochRow { epoch: 1, train_loss: 1.0, train_acc: 0.5, test_loss: 0.9, test_acc: 0.6, seconds: 1.0 };
+        write_as(&p, &[], HeldOut::Validation).unwrap();
+        write(&p, &[row]).unwrap();
+        assert!(std::fs::read_to_string(&p).unwrap().starts_with("epoch,train_loss,train_acc,val_loss,val_acc,seconds\n"));
+        assert_eq!((held_out(&p), read(&p).unwrap()), (HeldOut::Validation, vec![row]));
+        write_as(&p, &[row], HeldOut::Test).unwrap();
+        assert_eq!(held_out(&p), HeldOut::Test);
+    }
 
     #[test]
     fn round_trip() {

@@ -46,6 +46,8 @@ pub struct TrainData {
     pub train: Arc<Split>,
     /// The split reported as `test_*` in `metrics.csv` (the test set, or a validation split).
     pub test: Arc<Split>,
+    /// Which of the two `test` is: `metrics.csv` and the report name its figures after it.
+    pub held_out: crate::run::metrics::HeldOut,
 }
 
 /// How to run, besides the plan: the display and the stop switch.
@@ -88,7 +90,7 @@ pub fn run(plan: &TrainPlan, data: &TrainData, device: &Device, control: RunCont
     if plan.is_done() {
         return finish_done(plan, device);
     }
-    plan.apply()?;
+    plan.apply(data.held_out)?;
     let model = match &plan.init_from {
         Some(p) => crate::interchange::load_safetensors_model(p, &plan.config, device)?,
         None => crate::model::Mlp::new(&plan.config, device),

@@ -164,7 +164,7 @@ impl TrainPlan {
 
     /// Make the folder match the plan: replace an old run, clear temp files of an interrupted
     /// write, and save the recipe and the kept metrics before any epoch is trained.
-    pub fn apply(&self) -> Result<Vec<String>> {
+    pub fn apply(&self, held: metrics::HeldOut) -> Result<Vec<String>> {
         let mut notes = Vec::new();
         match self.start {
             Start::Overwrite => {
@@ -182,7 +182,7 @@ impl TrainPlan {
             Start::New => {}
         }
         self.config.save(&self.run.file(CONFIG_FILE))?;
-        metrics::write(&self.run.file(METRICS_FILE), &self.history)?;
+        metrics::write_as(&self.run.file(METRICS_FILE), &self.history, held)?;
         if self.start_epoch() == 0 {
             // A restarted run must not keep a final model from an earlier attempt.
             let _ = std::fs::remove_file(self.run.file(MODEL_FILE));

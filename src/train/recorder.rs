@@ -130,7 +130,8 @@ impl Recorder {
     fn persist(&mut self) -> crate::Result<()> {
         metrics::write(&self.run.file(METRICS_FILE), &self.rows)?;
         if self.plots {
-            crate::plot::draw_curves(&[(self.run.name(), self.rows.clone())], &self.run.file(CURVES_FILE))?;
+            let held = metrics::held_out(&self.run.file(METRICS_FILE));
+            crate::plot::draw_curves(&[(self.run.name(), self.rows.clone())], held, &self.run.file(CURVES_FILE))?;
         }
         if let Some(info) = &mut self.info {
             info.finished = Some(now_rfc3339());
