@@ -137,3 +137,27 @@ fn a_sweeps_leaderboard_becomes_sortable_in_the_browser() {
     assert!(dom.contains("<a href=\"best/config.toml\">"));
     assert!(dom.contains("Not yet:</strong> the test-set evaluation"));
 }
+
+#[test]
+fn a_sweeps_charts_are_in_its_page_and_render_in_the_browser() {
+    let Some(browser) = chromium("a_sweeps_charts_are_in_its_page_and_render_in_the_browser") else { return };
+    let f = Fixture::new();
+    let study = "val_size = 128\n[fixed]\nepochs = 1\nbatch_size = 32\nhidden = [16]\ninit_std = 0.1\n[space]\nlr = [0.02, 0.1, 0.5]\nactivation = [\"relu\", \"tanh\"]\n";
+    f.write_config("s.toml", study);
+    let data = f.data();
+    f.run(&["sweep", "s.toml", "--out", "sweep", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU]).ok();
+    let dom = dump_dom(&browser, &f.path("sweep/report.html"));
+    for (stem, caption) in [("history", "Optimisation history"), ("parallel", "Parallel coordinates"), ("slices", "Slices")] {
+        assert!(dom.contains(&format!("<img src=\"data:image/svg+xml;base64,")) && dom.contains(caption), "{stem}");
+        assert!(dom.contains(&format!("({stem}.svg)</figcaption>")), "{stem} inlined as SVG");
+        // Each SVG renders: drawn, with the best trial in red where the chart marks it.
+        let shot = f.path(&format!("{stem}-shot.png"));
+        headless(&browser, &f.path(&format!("sweep/{stem}.svg")), &[format!("--screenshot={}", shot.display()), "--window-size=1400,800".to_string()]);
+        let img = image::open(&shot).unwrap().to_rgb8();
+        let blue = img.pixels().filter(|p| p[2] > 90 && p[0] < 120).count();
+        let red = img.pixels().filter(|p| p[0] > 180 && p[1] < 80 && p[2] < 80).count();
+        assert!(blue > 50, "{stem}: trials drawn in the browser ({blue})");
+        assert!(stem == "slices" || red > 50, "{stem}: the best in red ({red})");
+    }
+    assert!(dom.contains("(sweep.png)</figcaption>"), "the scatter stays");
+}

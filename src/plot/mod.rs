@@ -73,7 +73,7 @@ pub fn unique_labels(paths: &[std::path::PathBuf]) -> Vec<String> {
 }
 
 /// Fill `root` white, let `draw` paint on it and flush it: the one pipeline of PNG and SVG.
-fn paint<DB: DrawingBackend>(
+pub(crate) fn paint<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     draw: impl FnOnce(&DrawingArea<DB, Shift>) -> DrawResult,
 ) -> DrawResult

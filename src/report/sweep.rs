@@ -126,7 +126,15 @@ fn best_row(b: &Board) -> Option<usize> {
     (0..b.rows.len()).filter(|&i| acc(i).is_some()).max_by(|&x, &y| acc(x).partial_cmp(&acc(y)).unwrap_or(std::cmp::Ordering::Equal))
 }
 
-/// Every PNG at the top of the sweep folder (sweep.png first), inline.
+/// The study's charts, in the order shown, with their captions (SVG when there, else PNG).
+const CHARTS: [(&str, &str); 4] = [
+    ("sweep", "Validation accuracy against each swept field, and every trial's curve (best in red)"),
+    ("history", "Optimisation history: each trial's validation accuracy in trial order, the best so far in red"),
+    ("parallel", "Parallel coordinates: a line per trial through its values (darker = more accurate, best in red)"),
+    ("slices", "Slices: validation accuracy against each swept field (darker = later trial)"),
+];
+
+/// The sweep's charts, then any other PNG at the top of the folder, inline (self-contained).
 fn pictures(dir: &Path) -> String {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
@@ -134,18 +142,33 @@ fn pictures(dir: &Path) -> String {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".png") && !n.starts_with('.'))
+        .filter(|n| !CHARTS.iter().any(|(stem, _)| *n == format!("{stem}.png")))
         .collect();
-    names.sort_by_key(|n| (n != "sweep.png", n.clone()));
-    let body: String = names
-        .iter()
-        .map(|n| match inputs::png(&dir.join(n), &sweep_command(dir)) {
-            Piece::Ready(b) => figure(&img(&b, "image/png", &format!("The sweep's chart {n}: each trial's figures")), n),
-            Piece::Missing => String::new(),
-            Piece::Bad(m) => unreadable(&m),
-        })
-        .collect();
+    names.sort();
+    let charts = CHARTS.iter().map(|(stem, caption)| chart(dir, stem, caption));
+    let others = names.iter().map(|n| png_figure(dir, n, n));
+    let body: String = charts.chain(others).collect();
     let body = if body.is_empty() { not_yet("the sweep's chart (sweep.png)", &sweep_command(dir)) } else { body };
     section(2, "pictures", "Pictures", &body)
+}
+
+/// One chart: its SVG (text stays text), else its PNG, else nothing.
+fn chart(dir: &Path, stem: &str, caption: &str) -> String {
+    let svg = dir.join(format!("{stem}.svg"));
+    match inputs::bytes(&svg) {
+        Piece::Ready(b) if b.starts_with(b"<svg") => figure(&img(&b, "image/svg+xml", caption), &format!("{caption} ({stem}.svg)")),
+        Piece::Ready(_) => unreadable(&format!("{}: not an SVG picture; make it again with `{}`", svg.display(), sweep_command(dir))),
+        Piece::Bad(m) => unreadable(&m),
+        Piece::Missing => png_figure(dir, &format!("{stem}.png"), caption),
+    }
+}
+
+fn png_figure(dir: &Path, name: &str, caption: &str) -> String {
+    match inputs::png(&dir.join(name), &sweep_command(dir)) {
+        Piece::Ready(b) => figure(&img(&b, "image/png", &format!("The sweep's chart {name}: {caption}")), &format!("{caption} ({name})")),
+        Piece::Missing => String::new(),
+        Piece::Bad(m) => unreadable(&m),
+    }
 }
 
 /// The search space and the best recipe, as written.

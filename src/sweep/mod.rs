@@ -6,6 +6,7 @@
 //! [`SweepObserver`].
 
 pub mod asha;
+pub mod charts;
 pub mod halving;
 pub mod leaderboard;
 pub mod picture;
@@ -305,12 +306,13 @@ pub fn collect(sweep: &SweepDir, study: &Study) -> Result<(Vec<Entry>, Vec<usize
     Ok((entries, missing))
 }
 
-/// Rank the entries (best first) and write `leaderboard.csv`, `sweep.png` and, when a trial
-/// finished, `best.toml`.
+/// Rank the entries (best first) and write `leaderboard.csv`, `sweep.png`, the study's charts
+/// (`history`, `parallel`, `slices`; PNG and SVG) and, when a trial finished, `best.toml`.
 pub fn publish(sweep: &SweepDir, study: &Study, entries: &mut [Entry]) -> Result<()> {
     leaderboard::rank(entries, study.method);
     leaderboard::write_csv(&sweep.file(LEADERBOARD_FILE), study, entries)?;
     picture::draw(&sweep.file(PICTURE_FILE), study, entries)?;
+    charts::draw_all(sweep.path(), study, entries)?;
     match leaderboard::best(entries) {
         Some(b) => leaderboard::write_best(&sweep.file(BEST_FILE), b, study.val_size),
         None => Ok(()),

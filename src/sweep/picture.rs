@@ -28,14 +28,14 @@ type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
 
 /// One scatter panel: a point per finished trial.
-struct Scatter {
-    name: String,
-    /// x and validation accuracy; the best trial's point is `best`.
-    points: Vec<(f64, f64)>,
-    best: Option<(f64, f64)>,
+pub(super) struct Scatter {
+    pub name: String,
+    /// x and validation accuracy, a point per entry given; the best trial's point is `best`.
+    pub points: Vec<(f64, f64)>,
+    pub best: Option<(f64, f64)>,
     /// Names of the columns for a field of words or lists (x is then the column).
-    labels: Option<Vec<String>>,
-    log: bool,
+    pub labels: Option<Vec<String>>,
+    pub log: bool,
 }
 
 /// Draw the picture of `entries` (ranked, best first) into `out`.
@@ -56,7 +56,7 @@ pub fn draw(out: &Path, study: &Study, entries: &[Entry]) -> Result<()> {
     })
 }
 
-fn scatter(p: &Param, done: &[&Entry]) -> Scatter {
+pub(super) fn scatter(p: &Param, done: &[&Entry]) -> Scatter {
     let values: Vec<&Value> = done.iter().filter_map(|e| e.trial.params.iter().find(|(k, _)| *k == p.name).map(|(_, v)| v)).collect();
     let numeric: Option<Vec<f64>> = values.iter().map(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64))).collect();
     let (xs, labels) = match numeric {
@@ -86,35 +86,8 @@ fn scatter(p: &Param, done: &[&Entry]) -> Scatter {
 
 fn draw_scatter(area: &Area, p: &Scatter) -> Drawn {
     let y = y_range(p.points.iter().map(|q| q.1));
-    let mut xs: Vec<f64> = p.points.iter().map(|q| q.0).collect();
-    xs.sort_by(f64::total_cmp);
-    xs.dedup();
-    let (lo, hi) = match (xs.first(), xs.last()) {
-        (Some(&a), Some(&b)) => (a, b),
-        _ => (0.0, 1.0),
-    };
-    let (axis, label): (Axis, Box<dyn Fn(&f64) -> String + '_>) = match &p.labels {
-        Some(names) => {
-            let columns = (0..names.len()).map(|i| i as f64).collect();
-            let at = |v: &f64| names.get(v.round().max(0.0) as usize).cloned().unwrap_or_default();
-            (Axis { lo: -0.5, hi: names.len().max(1) as f64 - 0.5, log: false, keys: columns }, Box::new(at))
-        }
-        None => {
-            let (a, b) = match (p.log, lo < hi) {
-                (true, true) => (lo / 1.3, hi * 1.3),
-                (true, false) => (lo / 2.0, lo * 2.0),
-                (false, true) => (lo - (hi - lo) * 0.08, hi + (hi - lo) * 0.08),
-                (false, false) => (lo - lo.abs().max(1.0) * 0.5, lo + lo.abs().max(1.0) * 0.5),
-            };
-            // Ticks at the values tried when they are few (a grid), else plotters' own.
-            let keys = match (xs.len() <= 10, p.log) {
-                (true, _) => xs.clone(),
-                (false, true) => log_ticks(a, b),
-                (false, false) => RangedCoordf64::from(a..b).key_points(6),
-            };
-            (Axis { lo: a, hi: b, log: p.log, keys }, Box::new(number))
-        }
-    };
+    let axis = Axis::for_points(p);
+    let label = axis.formatter(p);
     let mut chart = ChartBuilder::on(area)
         .caption(format!("validation accuracy vs {}", p.name), (FAMILY, 18))
         .margin(12)
@@ -139,11 +112,49 @@ fn draw_scatter(area: &Area, p: &Scatter) -> Drawn {
 }
 
 /// An x axis, linear or logarithmic, with its ticks where we put them.
-struct Axis {
+pub(super) struct Axis {
     lo: f64,
     hi: f64,
     log: bool,
     keys: Vec<f64>,
+}
+
+impl Axis {
+    /// The axis of a panel's points: a column per word, else a (log) range around the values.
+    pub(super) fn for_points(p: &Scatter) -> Axis {
+        if let Some(names) = &p.labels {
+            let columns = (0..names.len()).map(|i| i as f64).collect();
+            return Axis { lo: -0.5, hi: names.len().max(1) as f64 - 0.5, log: false, keys: columns };
+        }
+        let mut xs: Vec<f64> = p.points.iter().map(|q| q.0).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let (lo, hi) = match (xs.first(), xs.last()) {
+            (Some(&a), Some(&b)) => (a, b),
+            _ => (0.0, 1.0),
+        };
+        let (a, b) = match (p.log, lo < hi) {
+            (true, true) => (lo / 1.3, hi * 1.3),
+            (true, false) => (lo / 2.0, lo * 2.0),
+            (false, true) => (lo - (hi - lo) * 0.08, hi + (hi - lo) * 0.08),
+            (false, false) => (lo - lo.abs().max(1.0) * 0.5, lo + lo.abs().max(1.0) * 0.5),
+        };
+        // Ticks at the values tried when they are few (a grid), else plotters' own.
+        let keys = match (xs.len() <= 10, p.log) {
+            (true, _) => xs.clone(),
+            (false, true) => log_ticks(a, b),
+            (false, false) => RangedCoordf64::from(a..b).key_points(6),
+        };
+        Axis { lo: a, hi: b, log: p.log, keys }
+    }
+
+    /// The tick labels: the column's word, or a short number.
+    pub(super) fn formatter<'p>(&self, p: &'p Scatter) -> Box<dyn Fn(&f64) -> String + 'p> {
+        match &p.labels {
+            Some(names) => Box::new(move |v: &f64| names.get(v.round().max(0.0) as usize).cloned().unwrap_or_default()),
+            None => Box::new(number),
+        }
+    }
 }
 
 impl Ranged for Axis {
@@ -198,7 +209,7 @@ fn draw_curves(area: &Area, done: &[&Entry], y: Range<f64>) -> Drawn {
 }
 
 /// 1, 2 and 5 times the powers of ten within [a, b] (only the powers when that is too many).
-fn log_ticks(a: f64, b: f64) -> Vec<f64> {
+pub(super) fn log_ticks(a: f64, b: f64) -> Vec<f64> {
     let decades = a.log10().floor() as i32..=b.log10().ceil() as i32;
     let at = |ms: &[f64]| -> Vec<f64> {
         decades.clone().flat_map(|k| ms.iter().map(move |m| m * 10f64.powi(k))).filter(|v| (a..=b).contains(v)).collect()
@@ -208,7 +219,7 @@ fn log_ticks(a: f64, b: f64) -> Vec<f64> {
 }
 
 /// A tick value in three significant digits, without trailing zeros: 0.01, 0.316, 256.
-fn number(v: &f64) -> String {
+pub(super) fn number(v: &f64) -> String {
     if *v == 0.0 || !v.is_finite() {
         return format!("{v}");
     }
@@ -218,7 +229,7 @@ fn number(v: &f64) -> String {
 }
 
 /// The accuracies' span, padded; a fixed span when there is nothing to show.
-fn y_range(values: impl Iterator<Item = f64>) -> Range<f64> {
+pub(super) fn y_range(values: impl Iterator<Item = f64>) -> Range<f64> {
     let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
         return 0.0..1.0;

@@ -1,0 +1,288 @@
+//! The study's pictures an HPO user expects (Optuna's three): the optimisation history (each
+//! trial's validation accuracy in trial order, and the best so far), parallel coordinates (a
+//! line per trial through an axis per swept field and the accuracy), and one slice per swept
+//! field (accuracy against the field, coloured by trial number). Each is drawn by one function
+//! into a PNG and an SVG (text stays text; the report inlines it).
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::ranged1d::Ranged;
+use plotters::prelude::*;
+
+use super::leaderboard::{Entry, Status};
+use super::picture::{Axis, Scatter, log_ticks, number, scatter, y_range};
+use super::space::Study;
+use crate::error::{Error, Result};
+
+const FAMILY: &str = crate::plot::FONT;
+const TRIAL: RGBColor = RGBColor(31, 119, 180);
+const BEST: RGBColor = RGBColor(214, 39, 40);
+const AXIS: RGBColor = RGBColor(90, 90, 90);
+/// Light to dark: low to high accuracy (parallel coordinates), early to late trial (slices).
+const LIGHT: (f64, f64, f64) = (198.0, 219.0, 239.0);
+const DARK: (f64, f64, f64) = (8.0, 48.0, 107.0);
+
+/// The pictures, by file stem.
+pub const CHARTS: [&str; 3] = ["history", "parallel", "slices"];
+
+type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// Write `history`, `parallel` and `slices`, each as `.png` and `.svg`, into `dir`.
+pub fn draw_all(dir: &Path, study: &Study, entries: &[Entry]) -> Result<()> {
+    let done: Vec<&Entry> = entries.iter().filter(|e| e.status == Status::Done && e.val_acc().is_finite()).collect();
+    for name in CHARTS {
+        let size = size(name, study);
+        let png = dir.join(format!("{name}.png"));
+        crate::plot::write_png(size, &png, |root| chart(name, root, study, &done))?;
+        let mut svg = String::new();
+        crate::plot::paint(&SVGBackend::with_string(&mut svg, size).into_drawing_area(), |root| chart(name, root, study, &done))
+            .map_err(|e| Error::failure(format!("cannot draw the {name} chart: {e}")))?;
+        let path = dir.join(format!("{name}.svg"));
+        crate::fsutil::atomic_write(&path, svg.as_bytes()).map_err(|e| Error::io("cannot write", &path, e))?;
+    }
+    Ok(())
+}
+
+fn size(name: &str, study: &Study) -> (u32, u32) {
+    let fields = study.space.len() as u32;
+    match name {
+        "history" => (900, 420),
+        "parallel" => ((170 * (fields + 1)).max(700), 460),
+        _ => {
+            let cols = fields.clamp(1, 3);
+            (400 * cols, 320 * fields.div_ceil(cols).max(1))
+        }
+    }
+}
+
+fn chart<DB: DrawingBackend>(name: &str, root: &DrawingArea<DB, Shift>, study: &Study, done: &[&Entry]) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    match name {
+        "history" => history(root, done),
+        "parallel" => parallel(root, study, done),
+        _ => slices(root, study, done),
+    }
+}
+
+/// `t` in [0, 1] from light to dark blue.
+fn shade(t: f64) -> RGBColor {
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let mix = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+    RGBColor(mix(LIGHT.0, DARK.0), mix(LIGHT.1, DARK.1), mix(LIGHT.2, DARK.2))
+}
+
+/// Each trial's validation accuracy against its number, and the best so far as a step line.
+fn history<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, done: &[&Entry]) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let mut points: Vec<(f64, f64)> = done.iter().map(|e| (e.trial.index as f64, e.val_acc())).collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let last = points.last().map_or(1.0, |p| p.0).max(1.0);
+    let y = y_range(points.iter().map(|p| p.1));
+    let mut chart = ChartBuilder::on(root)
+        .caption("optimisation history: validation accuracy per trial, best so far in red", (FAMILY, 18))
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(-0.5..last + 0.5, y)?;
+    chart
+        .configure_mesh()
+        .x_desc("trial")
+        .y_desc("val acc")
+        .x_label_formatter(&|v: &f64| if (v - v.round()).abs() < 1e-6 && *v >= 0.0 { format!("{v:.0}") } else { String::new() })
+        .y_label_formatter(&|v: &f64| format!("{v:.3}"))
+        .label_style((FAMILY, 13))
+        .axis_desc_style((FAMILY, 14))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, TRIAL.mix(0.7).filled())))?;
+    let mut best = f64::NEG_INFINITY;
+    let mut steps = Vec::new();
+    for &(x, acc) in &points {
+        if acc > best {
+            if best.is_finite() {
+                steps.push((x, best));
+            }
+            best = acc;
+        }
+        steps.push((x, best));
+    }
+    if let Some(&(_, b)) = steps.last() {
+        steps.push((last + 0.5, b));
+    }
+    chart.draw_series(LineSeries::new(steps, BEST.stroke_width(2)))?;
+    Ok(())
+}
+
+/// One parallel axis: a field's values mapped to [0, 1], with labelled ticks.
+struct Parallel {
+    name: String,
+    /// Each finished trial's position on the axis, in `done` order.
+    at: Vec<f64>,
+    ticks: Vec<(f64, String)>,
+}
+
+fn parallel_axis(s: &Scatter) -> Parallel {
+    let xs: Vec<f64> = s.points.iter().map(|p| p.0).collect();
+    if let Some(names) = &s.labels {
+        let n = names.len().max(1) as f64;
+        let pos = |i: f64| if n > 1.0 { i / (n - 1.0) } else { 0.5 };
+        let ticks = names.iter().enumerate().map(|(i, t)| (pos(i as f64), t.clone())).collect();
+        return Parallel { name: s.name.clone(), at: xs.iter().map(|&x| pos(x)).collect(), ticks };
+    }
+    let t = |x: f64| if s.log { x.ln() } else { x };
+    let (lo, hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let pos = |x: f64| if hi > lo { (t(x) - t(lo)) / (t(hi) - t(lo)) } else { 0.5 };
+    let mut tried = xs.clone();
+    tried.sort_by(f64::total_cmp);
+    tried.dedup();
+    // Ticks at the values tried when they are few (a list), else round ones.
+    let keys = match (tried.len() <= 8, s.log, hi > lo) {
+        (true, _, _) | (_, _, false) => tried,
+        (false, true, true) => log_ticks(lo, hi),
+        (false, false, true) => RangedCoordf64::from(lo..hi).key_points(5),
+    };
+    let mut ticks: Vec<(f64, String)> = keys.into_iter().filter(|k| k.is_finite()).map(|k| (pos(k), number(&k))).collect();
+    if ticks.is_empty() && lo.is_finite() {
+        ticks = vec![(pos(lo), number(&lo)), (pos(hi), number(&hi))];
+    }
+    Parallel { name: s.name.clone(), at: xs.iter().map(|&x| pos(x)).collect(), ticks }
+}
+
+/// A line per finished trial through an axis per swept field and one for the accuracy; darker
+/// is more accurate, the best is red.
+fn parallel<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, study: &Study, done: &[&Entry]) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let mut axes: Vec<Parallel> = study.space.iter().map(|p| parallel_axis(&scatter(p, done))).collect();
+    let accs: Vec<f64> = done.iter().map(|e| e.val_acc()).collect();
+    let acc_range = y_range(accs.iter().copied());
+    let acc_pos = |a: f64| (a - acc_range.start) / (acc_range.end - acc_range.start);
+    let acc_ticks = RangedCoordf64::from(acc_range.clone()).key_points(6).into_iter().map(|k| (acc_pos(k), format!("{k:.3}"))).collect();
+    axes.push(Parallel { name: "val acc".into(), at: accs.iter().map(|&a| acc_pos(a)).collect(), ticks: acc_ticks });
+    let n = axes.len();
+    let mut chart = ChartBuilder::on(root)
+        .caption("parallel coordinates: a line per trial (darker = higher validation accuracy, best in red)", (FAMILY, 18))
+        .margin(20)
+        .margin_left(70)
+        .margin_right(70)
+        .margin_bottom(40)
+        .build_cartesian_2d(-0.02..(n as f64 - 1.0) + 0.02, -0.04..1.04)?;
+    // Worst first, so that the best lines lie on top; the best trial last, in red.
+    let mut order: Vec<usize> = (0..done.len()).collect();
+    order.sort_by(|&a, &b| accs[a].total_cmp(&accs[b]));
+    let best = done.iter().enumerate().max_by(|a, b| a.1.val_acc().total_cmp(&b.1.val_acc()).then(b.1.trial.index.cmp(&a.1.trial.index))).map(|(i, _)| i);
+    for i in order {
+        let line: Vec<(f64, f64)> = axes.iter().enumerate().map(|(k, a)| (k as f64, a.at[i])).collect();
+        let (color, width) = if Some(i) == best { (BEST, 3) } else { (shade(acc_pos(accs[i])), 1) };
+        chart.draw_series(std::iter::once(PathElement::new(line, color.stroke_width(width))))?;
+    }
+    // The axes and their labels over the lines, each label on a white patch to stay legible.
+    for (k, a) in axes.iter().enumerate() {
+        let x = k as f64;
+        chart.draw_series(std::iter::once(PathElement::new(vec![(x, 0.0), (x, 1.0)], AXIS.stroke_width(1))))?;
+        let right = plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Right, plotters::style::text_anchor::VPos::Center);
+        for (y, label) in &a.ticks {
+            let style = TextStyle::from((FAMILY, 12).into_font()).color(&AXIS).pos(right);
+            let w = 7 * label.chars().count() as i32;
+            let tick = EmptyElement::at((x, *y))
+                + Rectangle::new([(-w - 7, -7), (-2, 7)], WHITE.mix(0.85).filled())
+                + PathElement::new(vec![(-3, 0), (3, 0)], AXIS.stroke_width(1))
+                + Text::new(label.clone(), (-5, 0), style);
+            chart.draw_series(std::iter::once(tick))?;
+        }
+        let style = TextStyle::from((FAMILY, 14).into_font()).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ));
+        chart.draw_series(std::iter::once(Text::new(a.name.clone(), (x, -0.04), style)))?;
+    }
+    Ok(())
+}
+
+/// A panel per swept field: validation accuracy against its values, darker for later trials.
+fn slices<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, study: &Study, done: &[&Entry]) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let fields = study.space.len().max(1);
+    let cols = fields.clamp(1, 3);
+    let rows = fields.div_ceil(cols);
+    let areas = root.split_evenly((rows, cols));
+    let last = done.iter().map(|e| e.trial.index).max().unwrap_or(0).max(1) as f64;
+    for (area, p) in areas.iter().zip(&study.space) {
+        let s = scatter(p, done);
+        let axis = Axis::for_points(&s);
+        let label = axis.formatter(&s);
+        let y = y_range(s.points.iter().map(|q| q.1));
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("slice: {} (darker = later trial)", p.name), (FAMILY, 16))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(axis, y)?;
+        chart
+            .configure_mesh()
+            .x_desc(p.name.as_str())
+            .y_desc("val acc")
+            .x_label_formatter(&*label)
+            .y_label_formatter(&|v: &f64| format!("{v:.3}"))
+            .label_style((FAMILY, 12))
+            .axis_desc_style((FAMILY, 13))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        let when: Vec<f64> = done.iter().map(|e| e.trial.index as f64 / last).collect();
+        chart.draw_series(s.points.iter().zip(&when).map(|(&q, &t)| Circle::new(q, 4, shade(0.25 + 0.75 * t).filled())))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::leaderboard::{rank, tests::{entries, study}};
+    use crate::sweep::space::Method;
+
+    #[test]
+    fn three_charts_as_png_and_svg_with_their_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = study("[space]\nlr = [0.01, 0.1, 1.0]\nactivation = [\"relu\", \"tanh\"]\nhidden = [[8], [4, 4]]\n");
+        let accs = [0.6, 0.62, 0.7, 0.71, 0.8, 0.82, 0.5, 0.55, f64::NAN, 0.4, 0.45, 0.3];
+        let mut e = entries(&s, &accs, &[3; 12]);
+        rank(&mut e, Method::Grid);
+        draw_all(dir.path(), &s, &e).unwrap();
+        for name in CHARTS {
+            let img = image::open(dir.path().join(format!("{name}.png"))).unwrap().to_rgb8();
+            assert_eq!(img.dimensions(), size(name, &s), "{name}");
+            let reds = img.pixels().filter(|p| p[0] > 180 && p[1] < 80 && p[2] < 80).count();
+            let blues = img.pixels().filter(|p| p[2] > 90 && p[0] < 120).count();
+            assert!(blues > 100, "{name}: trials drawn ({blues} blue pixels)");
+            if name != "slices" {
+                assert!(reds > 100, "{name}: the best in red ({reds})");
+            }
+            let svg = std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
+            assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}");
+        }
+        let text = |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
+        for t in ["lr", "activation", "hidden", "val acc", "relu", "tanh", "4-4", "0.01", "1"] {
+            assert!(text("parallel").contains(&format!(">\n{t}\n</text>")), "parallel: no axis text {t}");
+        }
+        assert!(text("slices").contains("slice: activation (darker = later trial)") && text("history").contains(">\ntrial\n</text>"));
+    }
+
+    #[test]
+    fn the_best_so_far_only_rises_and_nothing_finished_still_draws() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = study("[space]\nwidth = [64]\n");
+        draw_all(dir.path(), &s, &entries(&s, &[f64::NAN], &[1])).unwrap();
+        let s = study("method = \"random\"\ntrials = 1\n[space]\nlr = { log_uniform = [0.01, 1.0] }\n");
+        draw_all(dir.path(), &s, &entries(&s, &[0.8], &[2])).unwrap();
+        assert!(dir.path().join("parallel.svg").exists());
+    }
+}
