@@ -86,6 +86,9 @@ pub struct BackendFigures {
     pub backend: BackendKind,
     pub device: String,
     pub machine: Machine,
+    /// The recipe measured: `784-256-10 relu, batch 256, lr 0.1` (and what else it sets).
+    #[serde(default)]
+    pub recipe: String,
     pub epochs: usize,
     pub train_images: usize,
     pub test_images: usize,
@@ -101,7 +104,7 @@ pub struct BackendFigures {
 }
 
 impl BackendFigures {
-    pub fn from_outcome(backend: BackendKind, device: &str, sizes: (usize, usize), o: &TrainOutcome) -> Self {
+    pub fn from_outcome(backend: BackendKind, device: &str, recipe: &crate::config::TrainConfig, sizes: (usize, usize), o: &TrainOutcome) -> Self {
         let pick = |f: fn(&(f64, f64)) -> f64| o.split_seconds.iter().map(f).collect::<Vec<f64>>();
         let (train_seconds, test_seconds) = (Spread::of(&pick(|s| s.0)), Spread::of(&pick(|s| s.1)));
         let last = o.rows.last();
@@ -109,6 +112,7 @@ impl BackendFigures {
             backend,
             device: device.to_string(),
             machine: Machine::this(backend),
+            recipe: describe_recipe(recipe),
             epochs: o.split_seconds.len(),
             train_images: sizes.0,
             test_images: sizes.1,
@@ -126,15 +130,28 @@ impl BackendFigures {
     pub fn render(&self) -> String {
         let (tr, te, ep) = (&self.train_seconds, &self.test_seconds, &self.epoch_seconds);
         format!(
-            "{} | burn {} | {}\n  train: {:.3} s/epoch median (min {:.3}, max {:.3}), {:.0} images/s\n  test:  {:.3} s/epoch median (min {:.3}, max {:.3}), {:.0} images/s\n  epoch: {:.3} s median | peak RSS {:.0} MiB (this backend alone) | final train loss {:.4}, test acc {:.4}",
+            "{} | burn {} | {}\n  recipe: {}\n  train: {:.3} s/epoch median (min {:.3}, max {:.3}), {:.0} images/s\n  test:  {:.3} s/epoch median (min {:.3}, max {:.3}), {:.0} images/s\n  epoch: {:.3} s median | peak RSS {:.0} MiB (this backend alone) | final train loss {:.4}, test acc {:.4}",
             self.device,
             crate::run::info::BURN_VERSION,
             self.machine.describe(),
+            self.recipe,
             tr.median, tr.min, tr.max, self.train_images_per_second,
             te.median, te.min, te.max, self.test_images_per_second,
             ep.median, self.peak_rss_mib, self.final_train_loss, self.final_test_accuracy
         )
     }
+}
+
+/// What decides an epoch's cost: `784-256-10 relu, batch 256, lr 0.1`, then the other settings
+/// a recipe turns on (momentum, weight decay, dropout).
+pub fn describe_recipe(c: &crate::config::TrainConfig) -> String {
+    let mut s = format!("{}, batch {}, lr {}", c.describe_model(), c.batch_size, c.lr);
+    for (name, v) in [("momentum", c.momentum), ("weight_decay", c.weight_decay), ("dropout", c.dropout)] {
+        if v > 0.0 {
+            s.push_str(&format!(", {name} {v}"));
+        }
+    }
+    s
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -183,4 +183,28 @@ fn bench_prints_and_writes_its_figures() {
     assert!(r["peak_rss_mib"].as_f64().unwrap() > 1.0);
     assert_eq!(v["synthetic_data"], false);
     assert!(!f.path("artifacts").exists(), "bench writes no run");
+    assert_eq!(r["recipe"], "784-256-10 relu, batch 256, lr 0.1");
+}
+
+#[test]
+fn bench_measures_the_recipe_it_is_given() {
+    let f = Fixture::new();
+    let data = f.data();
+    f.write_config("r.toml", "hidden = [32, 16]\nactivation = \"tanh\"\nbatch_size = 64\nmomentum = 0.9\nepochs = 50\n");
+    let d = data.to_str().unwrap();
+    // Without --backend every backend runs in a child process, which gets the recipe too.
+    let out = f.run(&["bench", "--epochs", "1", "--config", "r.toml", "--json", "b.json", "--data-dir", d, "--skip-checksum"]);
+    out.ok();
+    let recipe = "784-32-16-10 tanh, batch 64, lr 0.1, momentum 0.9";
+    assert!(out.stdout.contains(&format!("bench: r.toml ({recipe}), 1 epoch(s) per backend")), "{}", out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.path("b.json")).unwrap()).unwrap();
+    assert_eq!(v["batch_size"], 64);
+    for r in v["results"].as_array().unwrap() {
+        assert_eq!(r["recipe"], recipe, "{r}");
+        assert_eq!(r["epochs"], 1, "--epochs replaces the recipe's");
+    }
+    f.write_config("bad.toml", "hidden = [32]\nactivaton = \"tanh\"\n");
+    let o = f.run(&["bench", "--config", "bad.toml", "--data-dir", d, "--skip-checksum"]);
+    o.bad_input();
+    assert!(o.stderr.contains("bad.toml") && o.stderr.contains("activaton"), "{}", o.stderr);
 }

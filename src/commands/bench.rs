@@ -22,6 +22,10 @@ pub struct BenchArgs {
     /// Epochs per backend.
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
+    /// The recipe to measure (TOML, as `train --config` reads it; its `epochs` is replaced by
+    /// --epochs). Default: the book's recipe.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Also write the figures as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -54,19 +58,25 @@ pub fn bench(args: &BenchArgs, out: Out) -> Result<()> {
         super::check_out("--json", p)?;
     }
     crate::engine::use_reference_ops(args.reference_ops);
+    // The recipe is read (and refused) before any data is.
+    let recipe = match &args.config {
+        Some(p) => TrainConfig::load(p)?,
+        None => TrainConfig::default(),
+    };
     let (splits, label, synthetic) = bench_data(data, out)?;
     if !args.as_child {
-        out(format!("bench: {epochs} epoch(s) per backend on {label}"));
+        let which = args.config.as_ref().map(|p| format!("{} ({}), ", p.display(), crate::bench::describe_recipe(&recipe))).unwrap_or_default();
+        out(format!("bench: {which}{epochs} epoch(s) per backend on {label}"));
     }
     let results = match only {
-        Some(kind) => vec![measure(kind, epochs, &splits, out)?],
-        None => backend::compiled().into_iter().map(|k| in_child(k, epochs, data, out)).collect::<Result<_>>()?,
+        Some(kind) => vec![measure(kind, &recipe, epochs, &splits, out)?],
+        None => backend::compiled().into_iter().map(|k| in_child(k, args, out)).collect::<Result<_>>()?,
     };
     let report = BenchReport {
         burn_version: crate::run::info::BURN_VERSION.to_string(),
         data: label,
         synthetic_data: synthetic,
-        batch_size: TrainConfig::default().batch_size,
+        batch_size: recipe.batch_size,
         results,
     };
     if let Some(p) = json {
@@ -97,24 +107,30 @@ fn bench_data(data: &DataArgs, out: Out) -> Result<(TrainData, String, bool)> {
     Ok((TrainData { train: train.into(), test: test.into(), held_out: Default::default() }, label, synthetic))
 }
 
-/// Train the recipe for `epochs` on one backend in this process.
-fn measure(kind: BackendKind, epochs: usize, data: &TrainData, out: Out) -> Result<BackendFigures> {
+/// Train `recipe` for `epochs` on one backend in this process.
+fn measure(kind: BackendKind, recipe: &TrainConfig, epochs: usize, data: &TrainData, out: Out) -> Result<BackendFigures> {
     let selected = super::with_ops_note(backend::select(kind)?);
     let scratch = tempfile::tempdir().map_err(|e| Error::io("cannot create a temporary folder in", std::env::temp_dir(), e))?;
     let run = RunDir::new(scratch.path().join("run"));
-    let opts = TrainOptions { overrides: Overrides { epochs: Some(epochs), ..Default::default() }, keep_checkpoints: Some(1), ..Default::default() };
+    let opts = TrainOptions {
+        config: Some(recipe.clone()),
+        overrides: Overrides { epochs: Some(epochs), ..Default::default() },
+        keep_checkpoints: Some(1),
+        ..Default::default()
+    };
     run.ensure_writable()?;
     let plan = TrainPlan::prepare(&run, &opts, &selected.device)?;
     let control = RunControl { observer: Box::new(EpochLines::new(Box::new(print_line))), ..RunControl::quiet() };
     let outcome = train::run(&plan, data, &selected.device, control)?;
     let sizes = (data.train.len(), data.test.len());
-    let figures = BackendFigures::from_outcome(kind, &selected.description, sizes, &outcome);
+    let figures = BackendFigures::from_outcome(kind, &selected.description, recipe, sizes, &outcome);
     out(figures.render());
     Ok(figures)
 }
 
 /// Measure one backend in a child process (its own peak memory), reading its JSON back.
-fn in_child(kind: BackendKind, epochs: usize, data: &DataArgs, out: Out) -> Result<BackendFigures> {
+fn in_child(kind: BackendKind, args: &BenchArgs, out: Out) -> Result<BackendFigures> {
+    let (epochs, data) = (args.epochs, &DataArgs { data_dir: args.data_dir.clone(), skip_checksum: args.skip_checksum });
     let exe = std::env::current_exe().map_err(|e| Error::failure(format!("cannot find this program's path: {e}")))?;
     let scratch = tempfile::tempdir().map_err(|e| Error::io("cannot create a temporary folder in", std::env::temp_dir(), e))?;
     let json = scratch.path().join("bench.json");
@@ -125,6 +141,9 @@ fn in_child(kind: BackendKind, epochs: usize, data: &DataArgs, out: Out) -> Resu
     }
     if data.skip_checksum {
         cmd.arg("--skip-checksum");
+    }
+    if let Some(c) = &args.config {
+        cmd.arg("--config").arg(c);
     }
     if crate::engine::reference_ops() {
         cmd.arg("--reference-ops");
