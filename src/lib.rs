@@ -3,6 +3,9 @@
 //! Data flows one way: `main.rs` parses, `commands` turns arguments into calls, and the
 //! library below (run folders, training, data, plots, inference) never prints or exits.
 
+// Every unsafe operation sits in its own block with the reason it is sound.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 pub mod backend;
 pub mod bench;
 pub mod commands;

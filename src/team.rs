@@ -3,8 +3,8 @@
 //!
 //! Why not rayon, which the rest of the program uses: a training step runs a parallel product
 //! every few hundred microseconds, and between them rayon's idle workers go to sleep at once.
-//! Waking one costs 45-150 us on a 2-core VM (measured), a large part of a 500 us product, so
-//! two threads ran a step only 1.3x faster than one. These helpers spin (yielding the core to
+//! Waking one costs a large part of a product (docs/performance.md has the figures), so two
+//! threads ran a step only 1.3x faster than one. These helpers spin (yielding the core to
 //! any other runnable thread) for a couple of milliseconds before they sleep, as OpenMP's
 //! workers do behind PyTorch, so back-to-back products find them awake.
 //!
@@ -157,12 +157,19 @@ fn claim(next: &AtomicUsize, blocks: usize, block: &(dyn Fn(usize) + Sync)) {
 /// wait. Returns when all are done; a panic in a block is re-raised.
 pub fn run(blocks: usize, block: &(dyn Fn(usize) + Sync)) {
     let team = team();
-    let guard = if blocks > 1 { team.busy.try_lock().ok() } else { None };
+    // `busy` guards no data, only who posts: a panic re-raised by an earlier run (which waited
+    // for its helpers first) leaves it poisoned but the team sound, so poison is not "busy".
+    let guard = match team.busy.try_lock() {
+        _ if blocks < 2 => None,
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
     let Some(_guard) = guard else {
         (0..blocks).for_each(block);
         return;
     };
-    // SAFETY (lifetime erasure): every helper given this pointer reports DONE below, before
+    // SAFETY: lifetime erasure only. Every helper given this pointer reports DONE below, before
     // `block` can go out of scope; the pointer is never used after that.
     let erased: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(block) };
     let next = AtomicUsize::new(0);
@@ -312,6 +319,35 @@ mod tests {
             }
         });
         assert_eq!(total.load(SeqCst), 4 * 100 * 2);
+    }
+
+    #[test]
+    fn a_panic_in_a_block_is_raised_and_the_team_stays_on() {
+        let caught = std::panic::catch_unwind(|| {
+            run(4, &|i| {
+                if i == 1 {
+                    panic!("block 1 fails");
+                }
+            })
+        });
+        assert!(caught.is_err(), "the block's panic reaches the caller");
+        if width() < 2 {
+            return;
+        }
+        // Later splits still reach a helper (other tests may hold the team for a while).
+        let me = thread::current().id();
+        let helped = (0..2000).any(|_| {
+            let other = AtomicUsize::new(0);
+            run(8, &|_| {
+                if thread::current().id() != me {
+                    other.fetch_add(1, SeqCst);
+                }
+                let t = std::time::Instant::now();
+                while t.elapsed() < Duration::from_micros(50) {}
+            });
+            other.load(SeqCst) > 0
+        });
+        assert!(helped, "after a panic the team splits work again");
     }
 
     #[test]

@@ -178,8 +178,8 @@ struct Pending {
     labels: Vec<i64>,
 }
 
-/// Images per block of a batch built ahead: a helper that a product starts needing is free
-/// within one block (about 5 us).
+/// Images per block of a batch built ahead: small, so that a helper a product starts needing is
+/// free within one block.
 const AHEAD_BLOCK: usize = 16;
 
 impl Pending {

@@ -183,8 +183,8 @@ pub fn linear_backward(x: View, w: View, y: Option<&[f32]>, mut dy: Vec<f32>, re
     let (dw, dx) = if wanted.w && wanted.x && g.cols <= NARROW && team::width() > 1 {
         // The narrow weight gradient runs on one thread; the input gradient beside it on the
         // other, rather than after it. The input gradient is block 0, which the calling thread
-        // usually takes: the layer below masks it next, on this thread (16-17 against 19-22 us
-        // for that mask, 4 runs each).
+        // usually takes: the layer below masks it next, on this thread, where its data is in
+        // cache (measured: docs/performance.md).
         let (dw, dx) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
         team::run(2, &|i| {
             if i == 0 { dx.get_or_init(x_grad); } else { dw.get_or_init(w_grad); }
@@ -200,8 +200,8 @@ pub fn linear_backward(x: View, w: View, y: Option<&[f32]>, mut dy: Vec<f32>, re
 ///
 /// For a narrow layer (the 10 outputs), `gemm` writing a row-major result only 10 wide fills a
 /// fraction of its vector registers; written column-major (256 tall) it runs whole register
-/// tiles, and one thread then beat two the other way (28 -> 13 us for 256x256x10), the small
-/// transpose included.
+/// tiles, and one thread then beat two the other way, the small transpose included (figures in
+/// docs/performance.md).
 fn weight_gradient(x: View, g: View) -> Vec<f32> {
     let (rows, cols) = (x.cols, g.cols);
     if cols > NARROW || rows == 0 || cols == 0 {
@@ -234,7 +234,7 @@ pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> (Vec<
     let (mut losses, mut probs) = (Vec::<f32>::with_capacity(rows), Vec::<f32>::with_capacity(rows * classes));
     let (loss_at, prob_at) = (team::Disjoint::new(losses.as_mut_ptr()), team::Disjoint::new(probs.as_mut_ptr()));
     // Rows split between the threads when there are enough: the exponentials, a library call
-    // each, are most of the time (256x10 took 20-25 us on one thread, 11 us on two).
+    // each, are most of the time.
     let block = if rows * classes < 1 << 10 { rows.max(1) } else { row_block_len(rows, usize::MAX) };
     team::run(rows.div_ceil(block), &|b| {
         let (r0, r1) = (b * block, ((b + 1) * block).min(rows));
@@ -298,9 +298,8 @@ pub fn sgd_over_gradient(w: &[f32], g: &mut [f32], lr: f32) {
 
 /// `pass(lo, hi)` over `0..n` in chunks, for the SGD step. The step is bound by memory traffic,
 /// not arithmetic: a large matrix is split between the threads, so that each core fetches its own
-/// part. This halved the step of the 784x256 weight here (about 105 -> 53 us in the training
-/// loop), and each core usually gets the part of the gradient that its half of the product just
-/// wrote. A small one stays on this thread.
+/// part (this halved the step of the 784x256 weight), and each core usually gets the part of the
+/// gradient that its half of the product just wrote. A small one stays on this thread.
 fn in_chunks(n: usize, pass: impl Fn(usize, usize) + Sync) {
     let threads = team::width();
     let chunk = if n < 1 << 16 || threads == 1 { n.max(1) } else { n.div_ceil(threads).div_ceil(16) * 16 };

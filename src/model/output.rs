@@ -4,7 +4,7 @@
 //! compares and sums with four tensor operations on the metrics thread every step. On a 2-core
 //! machine that thread runs beside the step's products and takes its time from them. Here the
 //! step hands over the count of right answers instead, a one-value tensor: on flex counted in
-//! one pass over the logits where they lie ([`count_correct`], about 1 us), on other backends
+//! one pass over the logits where they lie ([`count_correct`]), on other backends
 //! by the same tensor operations, queued on the device without waiting for it.
 
 use std::sync::Arc;

@@ -111,9 +111,8 @@ pub fn run(plan: &TrainPlan, data: &TrainData, device: &Device, control: RunCont
 /// Runs `f` on a thread of rayon's pool (in place when already on one, as a sweep worker is).
 ///
 /// Flex's own parallel operations then start from a pool thread, which runs part of the work
-/// itself instead of waiting for two sleeping workers to wake (about 150 us against 45 us per
-/// parallel operation, measured on a 2-core VM; it took an epoch from 0.58 to 0.52 s before the
-/// fused layer's products moved to their own spinning helpers, `model::team`).
+/// itself instead of waiting for two sleeping workers to wake (a third of the wake-up time, per
+/// docs/performance.md).
 fn on_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     if rayon::current_thread_index().is_some() { f() } else { rayon::scope(|_| f()) }
 }

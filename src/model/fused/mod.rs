@@ -3,8 +3,8 @@
 //! backward pass for autodiff) instead of several. The arithmetic lives in [`super::kernel`].
 //!
 //! One node instead of matmul, add and ReLU (or log-softmax and gather) saves passes over
-//! memory, allocations and autodiff bookkeeping: on the shared-cache VM this was measured on,
-//! every extra pass over a 784x256 matrix cost about 100 us of a 1.9 ms step. Other backends
+//! memory, allocations and autodiff bookkeeping (what a pass costs: docs/performance.md, "The
+//! measurements behind the fast path"). Other backends
 //! keep Burn's own ops (`Mlp::forward` chooses with [`available`]).
 
 mod count;
