@@ -12,7 +12,7 @@ use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
 use super::leaderboard::{Entry, Status};
-use super::picture::{Axis, Scatter, log_ticks, number, scatter, y_range};
+use super::picture::{Scatter, log_ticks, number, panel, scatter, y_range};
 use super::space::Study;
 use crate::error::{Error, Result};
 
@@ -216,29 +216,10 @@ where
     let rows = fields.div_ceil(cols);
     let areas = root.split_evenly((rows, cols));
     let last = done.iter().map(|e| e.trial.index).max().unwrap_or(0).max(1) as f64;
+    let when: Vec<f64> = done.iter().map(|e| e.trial.index as f64 / last).collect();
     for (area, p) in areas.iter().zip(&study.space) {
-        let s = scatter(p, done);
-        let axis = Axis::for_points(&s);
-        let label = axis.formatter(&s);
-        let y = y_range(s.points.iter().map(|q| q.1));
-        let mut chart = ChartBuilder::on(area)
-            .caption(format!("slice: {} (darker = later trial)", p.name), (FAMILY, 16))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(52)
-            .build_cartesian_2d(axis, y)?;
-        chart
-            .configure_mesh()
-            .x_desc(p.name.as_str())
-            .y_desc("val acc")
-            .x_label_formatter(&*label)
-            .y_label_formatter(&|v: &f64| format!("{v:.3}"))
-            .label_style((FAMILY, 12))
-            .axis_desc_style((FAMILY, 13))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
-        let when: Vec<f64> = done.iter().map(|e| e.trial.index as f64 / last).collect();
-        chart.draw_series(s.points.iter().zip(&when).map(|(&q, &t)| Circle::new(q, 4, shade(0.25 + 0.75 * t).filled())))?;
+        let caption = format!("slice: {} (darker = later trial)", p.name);
+        panel(area, &scatter(p, done), &caption, (16, 12), |i| shade(0.25 + 0.75 * when[i]).filled(), false)?;
     }
     Ok(())
 }

@@ -85,11 +85,28 @@ pub(super) fn scatter(p: &Param, done: &[&Entry]) -> Scatter {
 }
 
 fn draw_scatter(area: &Area, p: &Scatter) -> Drawn {
+    let caption = format!("validation accuracy vs {}", p.name);
+    panel(area, p, &caption, (18, 13), |_| TRIAL.mix(0.6).filled(), true)
+}
+
+/// A scatter panel: validation accuracy against one swept field, point `i` in `style(i)`, the
+/// best in red when `best`; `fonts`: the caption's and the labels' sizes.
+pub(super) fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    p: &Scatter,
+    caption: &str,
+    fonts: (u32, u32),
+    style: impl Fn(usize) -> ShapeStyle,
+    best: bool,
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
     let y = y_range(p.points.iter().map(|q| q.1));
     let axis = Axis::for_points(p);
     let label = axis.formatter(p);
     let mut chart = ChartBuilder::on(area)
-        .caption(format!("validation accuracy vs {}", p.name), (FAMILY, 18))
+        .caption(caption, (FAMILY, fonts.0))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(52)
@@ -100,12 +117,12 @@ fn draw_scatter(area: &Area, p: &Scatter) -> Drawn {
         .y_desc("val acc")
         .x_label_formatter(&*label)
         .y_label_formatter(&|v: &f64| format!("{v:.3}"))
-        .label_style((FAMILY, 13))
-        .axis_desc_style((FAMILY, 14))
+        .label_style((FAMILY, fonts.1))
+        .axis_desc_style((FAMILY, fonts.1 + 1))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    chart.draw_series(p.points.iter().map(|&q| Circle::new(q, 4, TRIAL.mix(0.6).filled())))?;
-    if let Some(b) = p.best {
+    chart.draw_series(p.points.iter().enumerate().map(|(i, &q)| Circle::new(q, 4, style(i))))?;
+    if let Some(b) = p.best.filter(|_| best) {
         chart.draw_series(std::iter::once(Circle::new(b, 7, BEST.filled())))?;
     }
     Ok(())
