@@ -33,3 +33,21 @@ fn the_switch_also_reads_the_environment() {
     plain.ok();
     assert!(!plain.stdout.contains("reference ops"), "{}", plain.stdout);
 }
+
+#[test]
+fn one_thread_and_two_train_to_the_same_bits() {
+    // Wide layers (split between threads) and a narrow one (kept whole), as a sweep worker with
+    // one thread and `train` with all of them run them.
+    let f = Fixture::new();
+    f.write_config("mixed.toml", "hidden = [300, 32]\nbatch_size = 128\nlr = 0.2\nepochs = 2\n");
+    let data = f.data();
+    let d = data.to_str().unwrap();
+    for (run, threads) in [("one", "1"), ("two", "2")] {
+        let args = ["train", "--config", "mixed.toml", "--artifacts", run, "--data-dir", d, "--skip-checksum", "--backend", CPU];
+        run_env(f.dir.path(), &args, &[("RAYON_NUM_THREADS", threads)]).ok();
+    }
+    let (one, two) = (metrics(&f.path("one")), metrics(&f.path("two")));
+    assert_eq!(one.len(), 2);
+    assert_eq!(figures(&one), figures(&two), "metrics.csv on 1 and on 2 threads");
+    assert_eq!(weights(&f.path("one"), &f.path("one/model.bpk")), weights(&f.path("two"), &f.path("two/model.bpk")));
+}

@@ -50,15 +50,35 @@ impl<'a> View<'a> {
 /// (with spinning helpers, even the 256x256x10 products of the output layer gain from a split).
 const SPLIT_MIN_MACS: usize = 1 << 18;
 
-/// Row blocks of `m` rows, one per thread [`team::width`] allows (so a sweep worker's
-/// single-thread pool keeps to its thread), or one block when the product is small.
-fn row_block_len(m: usize, macs: usize) -> usize {
-    let threads = team::width();
-    if macs < SPLIT_MIN_MACS || threads == 1 || m < 16 {
+/// Products at most this wide run whole (see [`product_block_len`]).
+const SPLIT_MIN_COLS: usize = 64;
+
+/// Rows per block when `m` rows are split between `threads`: multiples of 8 rows (gemm's
+/// register tiles stay whole in every block but the last), the last block at least 8 rows.
+fn rows_per_block(m: usize, threads: usize) -> usize {
+    if threads < 2 || m < 16 {
         return m.max(1);
     }
-    // Multiples of 8 rows keep gemm's register tiles whole in every block but the last.
-    m.div_ceil(threads).div_ceil(8) * 8
+    let mut block = m.div_ceil(threads).div_ceil(8) * 8;
+    while block < m && m - (m.div_ceil(block) - 1) * block < 8 {
+        block += 8;
+    }
+    block.min(m)
+}
+
+/// Rows per block of an `m x n` product of `macs` multiply-adds on `threads` threads.
+///
+/// The bits must not depend on the thread count (a sweep worker has one, `train` all of them).
+/// Each element's sum runs over `k` in chunks that gemm picks per call: from `k` alone for a
+/// call wider than 64 columns and taller than 3 rows, but otherwise from the call's own shape
+/// (a call at most 64 x 64 takes another chunk once `k` > 512, one of at most 256 outputs another
+/// kernel). So only products wider than 64 are split, into blocks of at least 8 rows; smaller
+/// ones, and products too small to gain, run whole.
+fn product_block_len(m: usize, n: usize, macs: usize, threads: usize) -> usize {
+    if macs < SPLIT_MIN_MACS || n <= SPLIT_MIN_COLS {
+        return m.max(1);
+    }
+    rows_per_block(m, threads)
 }
 
 /// How a product's output is laid out in memory.
@@ -104,7 +124,7 @@ fn product(a: View, b: View, init: Option<&[f32]>, finish: impl Fn(&mut [f32]) +
         return Vec::new();
     }
     let mut out: Vec<f32> = Vec::with_capacity(m * n);
-    let block = row_block_len(m, m * n * a.cols);
+    let block = product_block_len(m, n, m * n * a.cols, team::width());
     let base = team::Disjoint::new(out.as_mut_ptr());
     team::run(m.div_ceil(block), &|i| {
         let (r0, rows) = (i * block, block.min(m - i * block));
@@ -235,7 +255,8 @@ pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> (Vec<
     let (loss_at, prob_at) = (team::Disjoint::new(losses.as_mut_ptr()), team::Disjoint::new(probs.as_mut_ptr()));
     // Rows split between the threads when there are enough: the exponentials, a library call
     // each, are most of the time.
-    let block = if rows * classes < 1 << 10 { rows.max(1) } else { row_block_len(rows, usize::MAX) };
+    // Rows are independent here, so any split gives the same bits.
+    let block = if rows * classes < 1 << 10 { rows.max(1) } else { rows_per_block(rows, team::width()) };
     team::run(rows.div_ceil(block), &|b| {
         let (r0, r1) = (b * block, ((b + 1) * block).min(rows));
         for r in r0..r1 {
@@ -477,14 +498,51 @@ mod tests {
     }
 
     #[test]
-    fn blocks_follow_the_pool() {
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        assert_eq!(one.install(|| row_block_len(256, 1 << 30)), 256);
-        let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        // Two blocks where the machine has a helper thread to spare, else one.
-        let (halves, odd) = if two.install(team::width) == 2 { (128, 104) } else { (256, 203) };
-        assert_eq!(two.install(|| row_block_len(256, 1 << 30)), halves);
-        assert_eq!(two.install(|| row_block_len(203, 1 << 30)), odd);
-        assert_eq!(two.install(|| row_block_len(256, 1000)), 256);
+    fn blocks_are_whole_rows_of_eight_and_the_last_is_never_tiny() {
+        assert_eq!(rows_per_block(256, 1), 256);
+        assert_eq!(rows_per_block(256, 2), 128);
+        assert_eq!(rows_per_block(203, 2), 104);
+        assert_eq!(rows_per_block(17, 2), 17, "a split would leave one row");
+        for m in 16..600 {
+            for t in 2..=16 {
+                let b = rows_per_block(m, t);
+                let last = m - (m.div_ceil(b) - 1) * b;
+                assert!(b % 8 == 0 || b == m, "{m} rows, {t} threads: {b}");
+                assert!(last >= 8, "{m} rows, {t} threads: last block {last}");
+            }
+        }
+        assert_eq!(product_block_len(256, 10, 1 << 30, 2), 256, "a narrow product runs whole");
+        assert_eq!(product_block_len(256, 1000, 1000, 2), 256, "a small one too");
+        assert_eq!(product_block_len(256, 256, 1 << 30, 2), 128);
+    }
+
+    /// `a @ b` computed in row blocks of `block` rows, as `product` splits it.
+    fn in_blocks(a: View, b: View, block: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        for r0 in (0..a.rows).step_by(block) {
+            let rows = block.min(a.rows - r0);
+            let mut part = vec![0.0f32; rows * b.cols];
+            // SAFETY: `part` holds the block's `rows * b.cols` outputs.
+            unsafe { gemm_into(part.as_mut_ptr(), Layout::RowMajor, a.row_block(r0, rows), b, false) };
+            out.extend(part);
+        }
+        out
+    }
+
+    #[test]
+    fn the_bits_of_a_product_do_not_depend_on_the_thread_count() {
+        // Shapes of the chapter's recipes, deep sums (k > 512: gemm's chunking shows) and
+        // narrow outputs among them: layer products, input gradients, weight gradients.
+        for (m, k, n) in [(256, 784, 256), (1024, 784, 16), (784, 1024, 32), (784, 1024, 256), (64, 784, 1100), (203, 600, 70), (1024, 1024, 1), (300, 1024, 3)] {
+            let (a, b) = (values(m * k, 3), values(k * n, 4));
+            let (a, b) = (View::rows(&a, m, k), View::rows(&b, k, n));
+            let whole = in_blocks(a, b, m);
+            for threads in [1, 2, 3, 4, 8, 13, 16, 64] {
+                let block = product_block_len(m, n, m * n * k, threads);
+                let split = in_blocks(a, b, block);
+                let same = whole.iter().zip(&split).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{m}x{k}x{n} on {threads} threads ({block}-row blocks) differs from one thread");
+            }
+        }
     }
 }
