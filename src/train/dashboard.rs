@@ -64,15 +64,43 @@ impl Dashboard {
     }
 }
 
-/// Burn's kill path leaves the main screen twice around its own note, so the cursor ends up
-/// above that note: clear from there down, so the run's own last line is read in full.
+/// Burn's kill path panics on two threads (this one and the dashboard's), and each leaves the
+/// main screen (which puts the cursor back where the dashboard opened) and one of them prints a
+/// note, in an order that varies. Once the dashboard's thread is gone, nothing else is printed:
+/// then go back to where the dashboard opened and clear from there down, so the run's own last
+/// line is read in full.
 fn clear_below_cursor() {
     use std::io::{IsTerminal, Write};
     let mut err = std::io::stderr();
     if err.is_terminal() {
-        let _ = err.write_all(b"\r\x1b[J");
+        wait_for_thread_gone(RENDER_THREAD, Duration::from_secs(2));
+        let _ = err.write_all(b"\x1b[?1049l\r\x1b[J");
         let _ = err.flush();
     }
+}
+
+/// The name Burn gives the dashboard's thread.
+const RENDER_THREAD: &str = "train-renderer";
+
+/// Wait (at most `limit`) until no thread of this process is called `name`. Where threads
+/// cannot be listed (no /proc), wait a fixed 300 ms instead.
+fn wait_for_thread_gone(name: &str, limit: Duration) {
+    let began = Instant::now();
+    while began.elapsed() < limit {
+        match thread_named(name) {
+            Some(false) => return,
+            Some(true) => std::thread::sleep(Duration::from_millis(10)),
+            None => return std::thread::sleep(Duration::from_millis(300)),
+        }
+    }
+}
+
+/// Whether a thread of this process is called `name`; `None` without /proc.
+fn thread_named(name: &str) -> Option<bool> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    Some(tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+    }))
 }
 
 /// Wait (at most `wait`) for the dashboard's thread to put the terminal in raw mode, then
@@ -103,5 +131,26 @@ fn keep_signal_keys(wait: Duration) {
             return;
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_thread_is_seen_until_it_ends() {
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::Builder::new().name("d2l-named-test".into()).spawn(move || wait.recv()).unwrap();
+        if thread_named("d2l-named-test").is_none() {
+            return; // no /proc: nothing to list
+        }
+        assert_eq!(thread_named("d2l-named-test"), Some(true));
+        go.send(()).unwrap();
+        t.join().unwrap().unwrap();
+        let began = Instant::now();
+        wait_for_thread_gone("d2l-named-test", Duration::from_secs(5));
+        assert!(began.elapsed() < Duration::from_secs(5), "the ended thread was still listed");
+        assert_eq!(thread_named("d2l-named-test"), Some(false));
     }
 }
