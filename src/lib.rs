@@ -21,7 +21,6 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod sweep;
-pub mod team;
 pub mod train;
 
 pub use error::{Error, Result};

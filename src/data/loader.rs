@@ -20,6 +20,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 use super::{PIXELS, Split};
+use crate::engine::batches::{Prefilled, RowWriter, fill_rows};
 use crate::model::Batch;
 
 /// The order of the items of epoch `epoch` (1-based): shuffled from `(seed, epoch)` only.
@@ -54,26 +55,7 @@ impl HostBatch {
     }
 
     fn build(split: &Split, indices: &[usize], team: bool) -> Self {
-        // Not zeroed first: every value is written below (zeroing was a third of a pass more).
-        let mut pixels: Vec<f32> = Vec::with_capacity(indices.len() * PIXELS);
-        let base = crate::team::Disjoint::new(pixels.as_mut_ptr().cast::<std::mem::MaybeUninit<f32>>());
-        // One block per thread, as the first layer's product splits its rows: each thread then
-        // usually multiplies the images it just wrote, still in its own cache (blocks of 32
-        // images were 10 % slower per epoch, 10 alternated runs).
-        let per_thread = if team { crate::team::width() } else { 1 };
-        let block = indices.len().div_ceil(per_thread).max(1);
-        let fill = |b: usize| {
-            let lo = (b * block).min(indices.len());
-            let part = &indices[lo..(lo + block).min(indices.len())];
-            // SAFETY: blocks are disjoint row ranges inside the capacity; nothing reads them yet.
-            let rows = unsafe { std::slice::from_raw_parts_mut(base.at(lo * PIXELS), part.len() * PIXELS) };
-            convert(split, part, rows);
-        };
-        let blocks = indices.len().div_ceil(block);
-        if team { crate::team::run(blocks, &fill) } else { (0..blocks).for_each(fill) }
-        // SAFETY: the blocks cover every row, and `convert` writes each in full (`Split::image`
-        // is always `PIXELS` long).
-        unsafe { pixels.set_len(indices.len() * PIXELS) };
+        let pixels = fill_rows(indices.len(), PIXELS, team, |rows, out| convert(split, &indices[rows], out));
         let labels = indices.iter().map(|&i| split.labels[i] as i64).collect();
         HostBatch { pixels, labels }
     }
@@ -87,18 +69,15 @@ impl HostBatch {
     }
 }
 
-/// The pixels of the images at `indices`, scaled to [0, 1], into `rows` (`PIXELS` per image).
-fn convert(split: &Split, indices: &[usize], rows: &mut [std::mem::MaybeUninit<f32>]) {
-    // Slice to slice, so the conversion compiles to vector instructions.
-    for (k, (row, &i)) in rows.chunks_exact_mut(PIXELS).zip(indices).enumerate() {
+/// The pixels of the images at `indices`, scaled to [0, 1], one row each.
+fn convert(split: &Split, indices: &[usize], out: &mut RowWriter) {
+    for (k, &i) in indices.iter().enumerate() {
         // Shuffled images are scattered over 47 MB and each began with a wait on main memory
         // (three quarters of this loop's time): ask for the one four ahead early.
         if let Some(&ahead) = indices.get(k + 4) {
             prefetch(split.image(ahead));
         }
-        for (dst, &p) in row.iter_mut().zip(split.image(i)) {
-            dst.write(p as f32 * (1.0 / 255.0));
-        }
+        out.push_scaled(split.image(i), 1.0 / 255.0);
     }
 }
 
@@ -170,11 +149,9 @@ enum Source {
     InPlace { split: Arc<Split>, order: Arc<[usize]>, batch_size: usize, next: Option<Pending> },
 }
 
-/// A batch posted for the kernel team's helpers to build ([`crate::team::Ahead`]).
+/// A batch posted for the kernel team's helpers to build ([`Prefilled`]).
 struct Pending {
-    work: Arc<crate::team::Ahead>,
-    /// Written by the work's blocks, one per [`AHEAD_BLOCK`] images; read only once it is finished.
-    pixels: Vec<f32>,
+    pixels: Prefilled,
     labels: Vec<i64>,
 }
 
@@ -185,37 +162,18 @@ const AHEAD_BLOCK: usize = 16;
 impl Pending {
     /// Post the batch of the items at `order[range]`; `None` where it cannot be posted.
     fn post(split: &Arc<Split>, order: &Arc<[usize]>, range: Range<usize>) -> Option<Pending> {
-        let n = range.len();
-        let mut pixels: Vec<f32> = Vec::with_capacity(n * PIXELS);
-        let base = crate::team::Disjoint::new(pixels.as_mut_ptr().cast::<std::mem::MaybeUninit<f32>>());
         let (images, items, start) = (split.clone(), order.clone(), range.start);
-        let block = move |b: usize| {
-            let lo = b * AHEAD_BLOCK;
-            let part = &items[start + lo..start + (lo + AHEAD_BLOCK).min(n)];
-            // SAFETY: blocks are disjoint row ranges inside the capacity. `Pending` owns the
-            // buffer and finishes the work before it reads or frees it.
-            let rows = unsafe { std::slice::from_raw_parts_mut(base.at(lo * PIXELS), part.len() * PIXELS) };
-            convert(&images, part, rows);
+        let block = move |rows: Range<usize>, out: &mut RowWriter| {
+            convert(&images, &items[start + rows.start..start + rows.end], out);
         };
-        let work = crate::team::Ahead::post(n.div_ceil(AHEAD_BLOCK), Box::new(block))?;
+        let pixels = Prefilled::post(range.len(), PIXELS, AHEAD_BLOCK, block)?;
         let labels = order[range].iter().map(|&i| split.labels[i] as i64).collect();
-        Some(Pending { work, pixels, labels })
+        Some(Pending { pixels, labels })
     }
 
     /// The batch, once every block is done (the rest done now, here and on the team).
-    fn take(mut self) -> HostBatch {
-        self.work.finish();
-        let mut pixels = std::mem::take(&mut self.pixels);
-        // SAFETY: the finished blocks wrote every row in full (`Split::image` is `PIXELS` long).
-        unsafe { pixels.set_len(self.labels.len() * PIXELS) };
-        HostBatch { pixels, labels: std::mem::take(&mut self.labels) }
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        // An epoch dropped early: the helpers may still be writing into `pixels`.
-        self.work.settle();
+    fn take(self) -> HostBatch {
+        HostBatch { pixels: self.pixels.take(), labels: self.labels }
     }
 }
 

@@ -17,7 +17,7 @@ pub use synthetic::{synthetic, write_idx_pair, write_synthetic};
 use crate::error::{Error, Result};
 
 /// Class names in label order.
-pub const CLASS_NAMES: [&str; 10] = [
+pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
     "T-shirt/top",
     "Trouser",
     "Pullover",
@@ -29,9 +29,12 @@ pub const CLASS_NAMES: [&str; 10] = [
     "Bag",
     "Ankle boot",
 ];
-pub const NUM_CLASSES: usize = 10;
+/// The model's input and output widths, which the data must fill (data/ feeds the model, so
+/// the model owns them).
+pub use crate::model::{NUM_CLASSES, PIXELS};
+/// An image's side in pixels.
 pub const SIDE: usize = 28;
-pub const PIXELS: usize = SIDE * SIDE;
+const _: () = assert!(SIDE * SIDE == PIXELS, "an image fills the model's inputs");
 
 /// One of the four files of the data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,14 +9,16 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal, Uniform};
 
 use crate::config::{Activation, Init, TrainConfig};
-use crate::data::{NUM_CLASSES, PIXELS};
 use output::StepOutput;
 
 #[cfg(feature = "flex")]
-pub mod fused;
+use crate::engine::fused;
 pub mod output;
-#[cfg(feature = "flex")]
-pub mod kernel;
+
+/// The model's inputs: one per pixel of a 28x28 image, flattened.
+pub const PIXELS: usize = 28 * 28;
+/// The model's outputs: one logit per class.
+pub const NUM_CLASSES: usize = 10;
 
 /// A mini-batch: images already flattened and scaled to [0, 1].
 #[derive(Clone, Debug)]

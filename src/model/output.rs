@@ -4,7 +4,7 @@
 //! compares and sums with four tensor operations on the metrics thread every step. On a 2-core
 //! machine that thread runs beside the step's products and takes its time from them. Here the
 //! step hands over the count of right answers instead, a one-value tensor: on flex counted in
-//! one pass over the logits where they lie ([`count_correct`]), on other backends
+//! one pass over the logits where they lie (`engine::kernel::count_correct`), on other backends
 //! by the same tensor operations, queued on the device without waiting for it.
 
 use std::sync::Arc;
@@ -29,25 +29,6 @@ impl StepOutput {
     pub fn new(losses: Tensor<1>, logits: Tensor<2>, targets: Tensor<1, Int>) -> Self {
         StepOutput { losses, correct: super::count_correct_tensor(logits, targets) }
     }
-}
-
-/// How many rows of `values` (`classes` per row) have their largest value at the row's label.
-/// The first maximum wins a tie, as Burn's `argmax` does.
-pub fn count_correct(values: &[f32], classes: usize, labels: impl IntoIterator<Item = i64>) -> usize {
-    values
-        .chunks_exact(classes.max(1))
-        .zip(labels)
-        .map(|(row, label)| {
-            // Branch-free (a select per value): the comparisons are unpredictable.
-            let (mut best, mut max) = (0, f32::NEG_INFINITY);
-            for (c, &v) in row.iter().enumerate() {
-                let more = v > max;
-                best = if more { c } else { best };
-                max = if more { v } else { max };
-            }
-            usize::from(best as i64 == label)
-        })
-        .sum()
 }
 
 impl ItemLazy for StepOutput {
@@ -149,14 +130,6 @@ mod tests {
     use burn::tensor::TensorData;
 
     #[test]
-    fn counts_rows_whose_largest_value_is_the_label_first_maximum_on_ties() {
-        let values = [0.1, 0.9, 0.0, /* */ 2.0, 1.0, 3.0, /* */ 0.5, 0.5, 0.1, /* */ -1.0, -2.0, -0.5];
-        assert_eq!(count_correct(&values, 3, [1, 2, 0, 2]), 4);
-        assert_eq!(count_correct(&values, 3, [0, 2, 1, 0]), 1);
-        assert_eq!(count_correct(&[], 3, []), 0);
-    }
-
-    #[test]
     fn the_metric_reads_the_step_count_as_burns_accuracy_would() {
         let device = crate::backend::cpu_device();
         // A test step's plain tensors, and a training step's autodiff ones.
@@ -173,7 +146,8 @@ mod tests {
         // Burn's own ops, as its `AccuracyMetric` computes it.
         let burn: f64 = logits.clone().argmax(1).reshape([rows]).equal(targets.clone()).int().sum().into_scalar::<f64>();
         assert!(burn > 0.0 && burn < rows as f64, "the case mixes right and wrong rows: {burn}");
-        assert_eq!(count_correct(&values, 10, labels), burn as usize);
+        #[cfg(feature = "flex")]
+        assert_eq!(crate::engine::kernel::count_correct(&values, 10, labels), burn as usize);
 
         let out = StepOutput::new(Tensor::<1>::zeros([rows], device), logits, targets).sync().unwrap();
         let progress = burn::data::dataloader::Progress { items_processed: rows, items_total: rows, unit: None };

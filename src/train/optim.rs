@@ -45,8 +45,8 @@ impl Optimizer for RecipeSgd {
         state: Option<SgdState<D>>,
     ) -> (Tensor<D>, Option<SgdState<D>>) {
         #[cfg(feature = "flex")]
-        if self.plain && crate::engine::enabled(&tensor.device()) && crate::model::fused::sgd_available(&tensor, &grad) {
-            return (crate::model::fused::sgd_update(tensor, grad, lr), Some(SgdState::new(None)));
+        if self.plain && crate::engine::enabled(&tensor.device()) && crate::engine::fused::sgd_available(&tensor, &grad) {
+            return (crate::engine::fused::sgd_update(tensor, grad, lr), Some(SgdState::new(None)));
         }
         self.burn.step(lr, tensor, grad, state)
     }

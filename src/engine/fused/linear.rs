@@ -10,7 +10,7 @@ use burn::tensor::Tensor;
 use burn_flex::FlexTensor;
 
 use super::{contiguous_values, rows_of, tensor, view};
-use crate::model::kernel::{self, LinearGrads, Wanted};
+use crate::engine::kernel::{self, LinearGrads, Wanted};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedLinear: Backend {

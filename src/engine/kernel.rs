@@ -9,7 +9,7 @@
 
 use gemm::Parallelism;
 
-use crate::team;
+use super::team;
 
 /// A matrix in a slice: element `(r, c)` is `data[r * rs + c * cs]`, strides non-negative.
 #[derive(Clone, Copy, Debug)]
@@ -336,9 +336,36 @@ fn column_sums(a: &[f32], n: usize) -> Vec<f32> {
     sums
 }
 
+/// How many rows of `values` (`classes` per row) have their largest value at the row's label.
+/// The first maximum wins a tie, as Burn's `argmax` does.
+pub fn count_correct(values: &[f32], classes: usize, labels: impl IntoIterator<Item = i64>) -> usize {
+    values
+        .chunks_exact(classes.max(1))
+        .zip(labels)
+        .map(|(row, label)| {
+            // Branch-free (a select per value): the comparisons are unpredictable.
+            let (mut best, mut max) = (0, f32::NEG_INFINITY);
+            for (c, &v) in row.iter().enumerate() {
+                let more = v > max;
+                best = if more { c } else { best };
+                max = if more { v } else { max };
+            }
+            usize::from(best as i64 == label)
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_rows_whose_largest_value_is_the_label_first_maximum_on_ties() {
+        let values = [0.1, 0.9, 0.0, /* */ 2.0, 1.0, 3.0, /* */ 0.5, 0.5, 0.1, /* */ -1.0, -2.0, -0.5];
+        assert_eq!(count_correct(&values, 3, [1, 2, 0, 2]), 4);
+        assert_eq!(count_correct(&values, 3, [0, 2, 1, 0]), 1);
+        assert_eq!(count_correct(&[], 3, []), 0);
+    }
 
     fn naive(a: View, b: View) -> Vec<f32> {
         let mut out = vec![0.0f64; a.rows * b.cols];

@@ -116,10 +116,11 @@ fn wait_for_work(slot: &Slot) {
 #[derive(Clone, Copy)]
 pub struct Disjoint<T>(*mut T);
 
-// SAFETY: blocks write disjoint ranges, and `run` returns only when all of them are done.
-unsafe impl<T> Sync for Disjoint<T> {}
+// SAFETY: blocks on several threads write disjoint ranges of `T`s (so `T` must be `Send`), and
+// `run` returns only when all of them are done.
+unsafe impl<T: Send> Sync for Disjoint<T> {}
 // SAFETY: as for `Sync`: work posted ahead ([`Ahead`]) is finished before its buffer goes away.
-unsafe impl<T> Send for Disjoint<T> {}
+unsafe impl<T: Send> Send for Disjoint<T> {}
 
 impl<T> Disjoint<T> {
     pub fn new(base: *mut T) -> Self {
@@ -224,7 +225,12 @@ impl Ahead {
     /// Post `block(i)` for `i` in `0..blocks` for idle helpers to run. `None` where this thread
     /// has no helpers (one core, a sweep worker's pool of one) or other work is posted: the
     /// caller then does the work itself.
-    pub fn post(blocks: usize, block: Box<dyn Fn(usize) + Send + Sync>) -> Option<Arc<Ahead>> {
+    ///
+    /// # Safety
+    /// Whatever the blocks write through raw pointers must stay valid until [`Ahead::finish`]
+    /// or [`Ahead::settle`] has returned, even if the caller panics first: keep it in a guard
+    /// whose `Drop` settles (`engine::batches::Prefilled` is the one caller).
+    pub unsafe fn post(blocks: usize, block: Box<dyn Fn(usize) + Send + Sync>) -> Option<Arc<Ahead>> {
         if width() < 2 {
             return None;
         }
@@ -383,13 +389,16 @@ mod tests {
         let elsewhere = Arc::new(AtomicUsize::new(0));
         let poster = thread::current().id();
         let (h, e) = (hits.clone(), elsewhere.clone());
-        let work = Ahead::post(blocks, Box::new(move |i| {
-            h[i].fetch_add(1, SeqCst);
-            if thread::current().id() != poster {
-                e.fetch_add(1, SeqCst);
-            }
-            thread::sleep(Duration::from_micros(50));
-        }));
+        // SAFETY: the blocks write through no raw pointer (only the `Arc`s they own).
+        let work = unsafe {
+            Ahead::post(blocks, Box::new(move |i| {
+                h[i].fetch_add(1, SeqCst);
+                if thread::current().id() != poster {
+                    e.fetch_add(1, SeqCst);
+                }
+                thread::sleep(Duration::from_micros(50));
+            }))
+        };
         (hits, elsewhere, work)
     }
 
@@ -439,7 +448,9 @@ mod tests {
 
     #[test]
     fn a_panic_in_posted_work_reaches_finish_and_not_settle() {
-        let (_, work) = post_when_free(|| ((), Ahead::post(4, Box::new(|i| assert_ne!(i, 2, "block 2 fails")))));
+        // SAFETY: the blocks write nothing.
+        let post = || unsafe { Ahead::post(4, Box::new(|i| assert_ne!(i, 2, "block 2 fails"))) };
+        let (_, work) = post_when_free(|| ((), post()));
         let Some(work) = work else {
             return assert_eq!(width(), 1);
         };

@@ -6,7 +6,7 @@ use burn::tensor::{DType, Tensor};
 use burn_flex::FlexTensor;
 
 use super::{contiguous_values, tensor};
-use crate::model::kernel;
+use crate::engine::kernel;
 
 #[backend_extension(Flex)]
 pub trait FusedSgd: Backend {

@@ -7,7 +7,7 @@ use burn::tensor::{DType, Int, Tensor, TensorData};
 use burn_flex::FlexTensor;
 
 use super::{labels, rows_of, view};
-use crate::model::output::count_correct;
+use crate::engine::kernel::count_correct;
 
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedCount: Backend {

@@ -11,7 +11,7 @@ use burn::tensor::{Int, Tensor};
 use burn_flex::FlexTensor;
 
 use super::{contiguous_values, labels, rows_of, tensor, view};
-use crate::model::kernel;
+use crate::engine::kernel;
 
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedCrossEntropy: Backend {
