@@ -147,6 +147,49 @@ fn product(a: View, b: View, init: Option<&[f32]>, finish: impl Fn(&mut [f32]) +
     out
 }
 
+/// The activation a linear layer applies to its output, fused into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Act {
+    Identity,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl Act {
+    /// The activation of one value, as Burn's flex backend computes it.
+    #[inline]
+    pub fn forward(self, v: f32) -> f32 {
+        match self {
+            Act::Identity => v,
+            Act::Relu => relu(v),
+            Act::Sigmoid => sigmoid(v),
+            // Flex's `tanh`: the C library's, one value at a time.
+            Act::Tanh => v.tanh(),
+        }
+    }
+
+    /// The gradient through the activation, from the gradient `g` of its output `y`, rounded as
+    /// Burn's backward ops round it.
+    #[inline]
+    pub fn backward(self, g: f32, y: f32) -> f32 {
+        match self {
+            Act::Identity => g,
+            // A select, not a conditional store, so that it compiles to vector blends.
+            Act::Relu => if relu_passes(y) { g } else { 0.0 },
+            // Flex's `sigmoid_backward`: `g * s * (1 - s)`, left to right.
+            Act::Sigmoid => g * y * (1.0 - y),
+            // Burn's autodiff `tanh`: `g * (-(y * y) + 1)`, which rounds as `1 - y * y`.
+            Act::Tanh => g * (1.0 - y * y),
+        }
+    }
+
+    /// Whether the backward pass needs the forward's output.
+    pub fn needs_output(self) -> bool {
+        self != Act::Identity
+    }
+}
+
 /// ReLU as Burn's flex backend defines it: NaN passes (a diverging unit stays visible in the
 /// loss instead of turning into a dead one), every other value at or below zero becomes +0.0.
 #[inline]
@@ -160,13 +203,27 @@ pub fn relu_passes(y: f32) -> bool {
     y.is_nan() || y > 0.0
 }
 
-/// `act(x @ w + b)` as a row-major `[x.rows, w.cols]` matrix; `act` is ReLU or the identity.
-pub fn linear_forward(x: View, w: View, b: &[f32], relu: bool) -> Vec<f32> {
+/// The logistic function as flex computes it: `1 / (1 + e^-x)` for `x >= 0`, `e^x / (1 + e^x)`
+/// below (neither overflows), NaN for NaN.
+#[inline]
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `act(x @ w + b)` as a row-major `[x.rows, w.cols]` matrix.
+pub fn linear_forward(x: View, w: View, b: &[f32], act: Act) -> Vec<f32> {
     assert_eq!(b.len(), w.cols, "one bias per output");
-    product(x, w, Some(b), |block| {
-        if relu {
-            block.iter_mut().for_each(|v| *v = self::relu(*v));
-        }
+    // The activation runs on each thread's block right after its product, while it is in cache.
+    product(x, w, Some(b), |block| match act {
+        Act::Identity => {}
+        Act::Relu => block.iter_mut().for_each(|v| *v = relu(*v)),
+        Act::Sigmoid => block.iter_mut().for_each(|v| *v = sigmoid(*v)),
+        Act::Tanh => block.iter_mut().for_each(|v| *v = v.tanh()),
     })
 }
 
@@ -186,16 +243,15 @@ pub struct LinearGrads {
     pub b: Option<Vec<f32>>,
 }
 
-/// Backward of [`linear_forward`]. `y` is the forward's output (needed for ReLU's mask: the
-/// gradient passes where `y > 0`, as `relu_backward` does); `dy` is row-major `[x.rows, w.cols]`.
-pub fn linear_backward(x: View, w: View, y: Option<&[f32]>, mut dy: Vec<f32>, relu: bool, wanted: Wanted) -> LinearGrads {
+/// Backward of [`linear_forward`]. `y` is the forward's output (the activation's gradient is
+/// computed from it, as Burn's backward ops do); `dy` is row-major `[x.rows, w.cols]`.
+pub fn linear_backward(x: View, w: View, y: Option<&[f32]>, mut dy: Vec<f32>, act: Act, wanted: Wanted) -> LinearGrads {
     let (m, n) = (x.rows, w.cols);
     assert_eq!(dy.len(), m * n, "one gradient per output");
-    if relu {
-        let y = y.expect("ReLU's backward needs the forward output");
+    if act.needs_output() {
+        let y = y.expect("the activation's backward needs the forward output");
         assert_eq!(y.len(), dy.len(), "one output per gradient");
-        // A select, not a conditional store, so that it compiles to vector blends.
-        dy.iter_mut().zip(y).for_each(|(g, &y)| *g = if relu_passes(y) { *g } else { 0.0 });
+        through_activation(&mut dy, y, act);
     }
     let b = wanted.b.then(|| column_sums(&dy, n));
     let g = View::rows(&dy, m, n);
@@ -214,6 +270,22 @@ pub fn linear_backward(x: View, w: View, y: Option<&[f32]>, mut dy: Vec<f32>, re
         (wanted.w.then(w_grad), wanted.x.then(x_grad))
     };
     LinearGrads { b, w: dw, x: dx }
+}
+
+/// `dy = act'(y) * dy` in place, on this thread: the input gradient of the layer above was
+/// mostly computed here (see [`linear_backward`]), and for every activation this is one
+/// vectorised pass.
+fn through_activation(dy: &mut [f32], y: &[f32], act: Act) {
+    // One loop per activation, each with its formula inlined, so each compiles to vector code.
+    fn pass(dy: &mut [f32], y: &[f32], f: impl Fn(f32, f32) -> f32) {
+        dy.iter_mut().zip(y).for_each(|(g, &y)| *g = f(*g, y));
+    }
+    match act {
+        Act::Identity => {}
+        Act::Relu => pass(dy, y, |g, y| Act::Relu.backward(g, y)),
+        Act::Sigmoid => pass(dy, y, |g, y| Act::Sigmoid.backward(g, y)),
+        Act::Tanh => pass(dy, y, |g, y| Act::Tanh.backward(g, y)),
+    }
 }
 
 /// `x^T @ g`, the weight gradient, as a row-major `[x.cols, g.cols]` matrix.
@@ -252,7 +324,8 @@ pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> (Vec<
     }
     let rows = targets.len();
     let (mut losses, mut probs) = (Vec::<f32>::with_capacity(rows), Vec::<f32>::with_capacity(rows * classes));
-    let (loss_at, prob_at) = (team::Disjoint::new(losses.as_mut_ptr()), team::Disjoint::new(probs.as_mut_ptr()));
+    let loss_at = team::Disjoint::new(losses.as_mut_ptr());
+    let prob_at = team::Disjoint::new(probs.as_mut_ptr().cast::<std::mem::MaybeUninit<f32>>());
     // Rows split between the threads when there are enough: the exponentials, a library call
     // each, are most of the time.
     // Rows are independent here, so any split gives the same bits.
@@ -262,9 +335,13 @@ pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> (Vec<
         for r in r0..r1 {
             let row = &logits[r * classes..(r + 1) * classes];
             // SAFETY: each block writes only its own rows, inside the capacities.
-            let p = unsafe { std::slice::from_raw_parts_mut(prob_at.at(r * classes), classes) };
+            let slots = unsafe { std::slice::from_raw_parts_mut(prob_at.at(r * classes), classes) };
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            p.iter_mut().zip(row).for_each(|(p, &x)| *p = (x - max).exp());
+            slots.iter_mut().zip(row).for_each(|(p, &x)| {
+                p.write((x - max).exp());
+            });
+            // SAFETY: every slot of the row was written just above.
+            let p = unsafe { std::slice::from_raw_parts_mut(slots.as_mut_ptr().cast::<f32>(), classes) };
             let sum: f32 = p.iter().sum();
             p.iter_mut().for_each(|p| *p /= sum);
             // SAFETY: as above.
@@ -393,47 +470,82 @@ mod tests {
     /// Shapes that split across threads (and a short last block) and shapes that do not.
     const SHAPES: [(usize, usize, usize); 4] = [(256, 784, 256), (100, 64, 10), (1, 784, 256), (203, 33, 96)];
 
+    const ACTS: [Act; 4] = [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh];
+
+    /// Each activation's definition, in f64.
+    fn defined(act: Act, v: f32) -> f32 {
+        let v = v as f64;
+        (match act {
+            Act::Identity => v,
+            Act::Relu => v.max(0.0),
+            Act::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+            Act::Tanh => v.tanh(),
+        }) as f32
+    }
+
     #[test]
     fn forward_matches_the_definition() {
         for (m, k, n) in SHAPES {
             let (xd, wd, b) = (values(m * k, 1), values(k * n, 2), values(n, 3));
             let (x, w) = (View::rows(&xd, m, k), View::rows(&wd, k, n));
-            let want: Vec<f32> = naive(x, w).chunks(n).flat_map(|r| r.iter().zip(&b).map(|(v, b)| v + b)).collect();
-            close(&linear_forward(x, w, &b, false), &want);
-            let relu: Vec<f32> = want.iter().map(|v| if *v > 0.0 { *v } else { 0.0 }).collect();
-            close(&linear_forward(x, w, &b, true), &relu);
+            let pre: Vec<f32> = naive(x, w).chunks(n).flat_map(|r| r.iter().zip(&b).map(|(v, b)| v + b)).collect();
+            for act in ACTS {
+                let want: Vec<f32> = pre.iter().map(|&v| defined(act, v)).collect();
+                close(&linear_forward(x, w, &b, act), &want);
+            }
         }
     }
 
-    /// Burn's own ops on flex, the reference the fused layer must match.
-    fn burn_relu(pre: &[f32]) -> Vec<f32> {
+    /// Burn's own activation on flex and its autodiff gradient, from the gradient `dy` of its output.
+    fn burns(act: Act, pre: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        use burn::tensor::activation::{relu, sigmoid, tanh};
         use burn::tensor::{Device, Tensor, TensorData};
-        let t = Tensor::<1>::from_data(TensorData::new(pre.to_vec(), [pre.len()]), &Device::flex());
-        burn::tensor::activation::relu(t).into_data().try_to_vec::<f32>().unwrap()
+        let d = Device::flex().autodiff();
+        let x = Tensor::<1>::from_data(TensorData::new(pre.to_vec(), [pre.len()]), &d).require_grad();
+        let y = match act {
+            Act::Identity => x.clone(),
+            Act::Relu => relu(x.clone()),
+            Act::Sigmoid => sigmoid(x.clone()),
+            Act::Tanh => tanh(x.clone()),
+        };
+        let dy_t = Tensor::<1>::from_data(TensorData::new(dy.to_vec(), [dy.len()]), &d);
+        let grads = y.clone().mul(dy_t).sum().backward();
+        let read = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
+        (read(y), read(x.grad(&grads).expect("a gradient")))
+    }
+
+    fn same_bits(what: &str, ours: &[f32], burns: &[f32], inputs: &[f32]) {
+        for ((o, r), p) in ours.iter().zip(burns).zip(inputs) {
+            assert_eq!(o.is_nan(), r.is_nan(), "{what}({p}): ours {o}, Burn's {r}");
+            if !r.is_nan() {
+                assert_eq!(o.to_bits(), r.to_bits(), "{what}({p}): ours {o:?}, Burn's {r:?}");
+            }
+        }
     }
 
     #[test]
-    fn relu_is_burns_for_nan_infinities_and_signed_zeros() {
-        let specials = [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e-40, -1e-40, 3.5, -3.5];
+    fn activations_are_burns_bit_for_bit_with_nan_infinities_and_signed_zeros() {
+        let mut pre = vec![f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e-40, -1e-40, 3.5, -3.5, 88.8, -104.0, 1e-7];
+        pre.extend(values(2000, 21).iter().map(|v| v * 12.0));
+        let n = pre.len();
+        let mut dy = values(n, 22);
+        dy[..4].copy_from_slice(&[f32::NAN, f32::INFINITY, -0.0, 1.0]);
         // x = [[1]], w = the values, bias -0.0: the pre-activations are the values themselves.
-        let n = specials.len();
         let (xd, b) = (vec![1.0f32], vec![-0.0f32; n]);
-        let (x, w) = (View::rows(&xd, 1, 1), View::rows(&specials, 1, n));
-        let pre = linear_forward(x, w, &b, false);
-        let ours = linear_forward(x, w, &b, true);
-        let burns = burn_relu(&pre);
-        for ((p, o), r) in pre.iter().zip(&ours).zip(&burns) {
-            assert_eq!(o.is_nan(), r.is_nan(), "relu({p}): ours {o}, Burn's {r}");
-            if !r.is_nan() {
-                assert_eq!(o.to_bits(), r.to_bits(), "relu({p}): ours {o:?}, Burn's {r:?}");
-            }
+        let (x, w) = (View::rows(&xd, 1, 1), View::rows(&pre, 1, n));
+        assert!(same(&linear_forward(x, w, &b, Act::Identity), &pre));
+        for act in [Act::Relu, Act::Sigmoid, Act::Tanh] {
+            let (burn_y, burn_dx) = burns(act, &pre, &dy);
+            let ours = linear_forward(x, w, &b, act);
+            same_bits(&format!("{act:?}"), &ours, &burn_y, &pre);
+            let mut grad = dy.clone();
+            through_activation(&mut grad, &ours, act);
+            same_bits(&format!("{act:?}'"), &grad, &burn_dx, &pre);
         }
-        // The backward mask lets a NaN unit's gradient through, as Burn's relu_backward does.
-        let dy = vec![1.0f32; n];
-        let g = linear_backward(x, w, Some(&ours), dy, true, Wanted { x: false, w: false, b: true });
-        let passed: Vec<bool> = g.b.unwrap().iter().map(|v| *v != 0.0).collect();
-        let want: Vec<bool> = burns.iter().map(|y| y.is_nan() || *y > 0.0).collect();
-        assert_eq!(passed, want);
+    }
+
+    fn same(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
     }
 
     #[test]
@@ -442,8 +554,8 @@ mod tests {
         let (xd, wd, b) = (values(m * k, 4), values(k * n, 5), vec![0.0; n]);
         // w stored as [n, k] and read transposed, as a layer stored the other way round would be.
         let wt: Vec<f32> = (0..n * k).map(|i| wd[(i % k) * n + i / k]).collect();
-        let direct = linear_forward(View::rows(&xd, m, k), View::rows(&wd, k, n), &b, false);
-        close(&linear_forward(View::rows(&xd, m, k), View::rows(&wt, n, k).t(), &b, false), &direct);
+        let direct = linear_forward(View::rows(&xd, m, k), View::rows(&wd, k, n), &b, Act::Identity);
+        close(&linear_forward(View::rows(&xd, m, k), View::rows(&wt, n, k).t(), &b, Act::Identity), &direct);
     }
 
     #[test]
@@ -452,12 +564,17 @@ mod tests {
             let (xd, wd, b) = (values(m * k, 6), values(k * n, 7), values(n, 8));
             let (x, w) = (View::rows(&xd, m, k), View::rows(&wd, k, n));
             let dy = values(m * n, 9);
-            for relu in [false, true] {
-                let y = linear_forward(x, w, &b, relu);
-                let g: Vec<f32> = dy.iter().zip(&y).map(|(&g, &y)| if relu && !(y.is_nan() || y > 0.0) { 0.0 } else { g }).collect();
+            for act in ACTS {
+                let y = linear_forward(x, w, &b, act);
+                let g: Vec<f32> = dy.iter().zip(&y).map(|(&g, &y)| match act {
+                    Act::Identity => g,
+                    Act::Relu => if y > 0.0 { g } else { 0.0 },
+                    Act::Sigmoid => g * y * (1.0 - y),
+                    Act::Tanh => g * (1.0 - y * y),
+                }).collect();
                 let gv = View::rows(&g, m, n);
                 let all = Wanted { x: true, w: true, b: true };
-                let got = linear_backward(x, w, Some(&y), dy.clone(), relu, all);
+                let got = linear_backward(x, w, Some(&y), dy.clone(), act, all);
                 close(got.w.as_ref().unwrap(), &naive(x.t(), gv));
                 close(got.x.as_ref().unwrap(), &naive(gv, w.t()));
                 let db: Vec<f32> = (0..n).map(|j| (0..m).map(|i| g[i * n + j]).sum()).collect();
@@ -469,7 +586,7 @@ mod tests {
     #[test]
     fn backward_computes_only_what_is_wanted() {
         let (xd, wd) = (values(8 * 4, 1), values(4 * 3, 2));
-        let got = linear_backward(View::rows(&xd, 8, 4), View::rows(&wd, 4, 3), None, vec![1.0; 24], false,
+        let got = linear_backward(View::rows(&xd, 8, 4), View::rows(&wd, 4, 3), None, vec![1.0; 24], Act::Identity,
             Wanted { x: false, w: true, b: false });
         assert!(got.x.is_none() && got.b.is_none());
         assert_eq!(got.w.unwrap().len(), 12);
@@ -508,7 +625,7 @@ mod tests {
         let (xd, wd) = (values(256 * 256, 12), values(256 * 10, 13));
         let (x, w) = (View::rows(&xd, 256, 256), View::rows(&wd, 256, 10));
         let all = Wanted { x: true, w: true, b: true };
-        let grads = || linear_backward(x, w, None, values(256 * 10, 15), false, all);
+        let grads = || linear_backward(x, w, None, values(256 * 10, 15), Act::Identity, all);
         let (split, alone) = (grads(), one.install(grads));
         assert_eq!((split.x, split.w, split.b), (alone.x, alone.w, alone.b));
     }

@@ -84,16 +84,10 @@ impl Mlp {
         let mut x = x;
         for (i, layer) in self.layers.iter().enumerate() {
             let hidden = i < last;
-            let relu = hidden && self.activation == Activation::Relu;
-            x = linear_act(layer, x, relu, fast);
-            if hidden {
-                if !relu {
-                    x = apply_activation(self.activation, x);
-                }
-                if self.dropout > 0.0 {
-                    // Burn's Dropout is active only on an autodiff device, i.e. in training steps.
-                    x = DropoutConfig::new(self.dropout).init().forward(x);
-                }
+            x = linear_act(layer, x, hidden.then_some(self.activation), fast);
+            if hidden && self.dropout > 0.0 {
+                // Burn's Dropout is active only on an autodiff device, i.e. in training steps.
+                x = DropoutConfig::new(self.dropout).init().forward(x);
             }
         }
         x
@@ -124,16 +118,19 @@ fn fast_path(x: &Tensor<2>) -> bool {
     x.dtype() == burn::tensor::DType::F32 && crate::engine::enabled(&x.device())
 }
 
-/// `layer(x)`, then ReLU when `relu`: one fused operation on the fast path, Burn's ops otherwise
-/// (the same arithmetic up to floating-point order).
-fn linear_act(layer: &Linear, x: Tensor<2>, relu: bool, fast: bool) -> Tensor<2> {
+/// `act(layer(x))` (no activation for `None`): one fused operation on the fast path, Burn's ops
+/// otherwise (the same arithmetic up to floating-point order).
+fn linear_act(layer: &Linear, x: Tensor<2>, act: Option<Activation>, fast: bool) -> Tensor<2> {
     #[cfg(feature = "flex")]
     if let (true, Some(bias)) = (fast, &layer.bias) {
-        return fused::linear(x, layer.weight.val(), bias.val(), relu);
+        return fused::linear(x, layer.weight.val(), bias.val(), act);
     }
     let _ = fast;
     let y = layer.forward(x);
-    if relu { burn::tensor::activation::relu(y) } else { y }
+    match act {
+        Some(act) => apply_activation(act, y),
+        None => y,
+    }
 }
 
 /// `d_in * d_out` weights for one layer, drawn from `rng` as `cfg.init` says.
@@ -293,11 +290,11 @@ mod tests {
     }
 
     /// The fused flex layer and loss against Burn's separate ops: same logits and losses, same
-    /// gradients for every weight and bias, with ReLU (fused) and sigmoid (applied after), one and two hidden layers.
+    /// gradients for every weight and bias, with each activation, one and two hidden layers.
     #[cfg(feature = "flex")]
     #[test]
     fn fused_layers_match_burns_ops_forward_and_backward() {
-        for (hidden, activation) in [(vec![256], Activation::Relu), (vec![64, 32], Activation::Relu), (vec![48], Activation::Sigmoid)] {
+        for (hidden, activation) in [(vec![256], Activation::Relu), (vec![64, 32], Activation::Relu), (vec![48], Activation::Sigmoid), (vec![40, 24], Activation::Tanh)] {
             let cfg = TrainConfig { hidden, activation, init_std: 0.1, ..TrainConfig::default() };
             let m = Mlp::new(&cfg, &device().autodiff()).train();
             let d = m.layers[0].weight.val().device();
