@@ -141,7 +141,16 @@ mod tests {
     #[test]
     fn a_named_thread_is_seen_until_it_ends() {
         let (go, wait) = std::sync::mpsc::channel::<()>();
-        let t = std::thread::Builder::new().name("d2l-named-test".into()).spawn(move || wait.recv()).unwrap();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        // The thread names itself once it runs: wait for that.
+        let t = std::thread::Builder::new()
+            .name("d2l-named-test".into())
+            .spawn(move || {
+                started.send(()).unwrap();
+                wait.recv()
+            })
+            .unwrap();
+        running.recv().unwrap();
         if thread_named("d2l-named-test").is_none() {
             return; // no /proc: nothing to list
         }
