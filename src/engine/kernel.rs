@@ -394,43 +394,6 @@ pub fn sgd_over_gradient(w: &[f32], g: &mut [f32], lr: f32) {
     });
 }
 
-/// Burn's `Sgd` with weight decay and momentum (no dampening, no Nesterov), as it rounds them.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SgdRule {
-    pub lr: f32,
-    pub momentum: Option<f32>,
-    pub decay: Option<f32>,
-}
-
-/// One step of `rule` in one pass (Burn's takes up to seven, each with its own output):
-/// `d = w * decay + g` (`g` without decay), `v = d + v_old * momentum` (`d` on the first step,
-/// without `v_old`), `w = w - v * lr`. The new velocity goes over the gradient `g`, which the
-/// step consumes (`g` is then the state to keep; without momentum it is left as it was).
-pub fn sgd_rule_step(w: &mut [f32], g: &mut [f32], v_old: Option<&[f32]>, rule: SgdRule) {
-    assert_eq!(w.len(), g.len(), "one gradient per weight");
-    assert!(v_old.is_none_or(|v| v.len() == w.len()), "one velocity per weight");
-    let (w_at, g_at) = (team::Disjoint::new(w.as_mut_ptr()), team::Disjoint::new(g.as_mut_ptr()));
-    in_chunks(w.len(), |lo, hi| {
-        // SAFETY: chunks are disjoint ranges of `w` and `g`, which outlive the run.
-        let (w, g) = unsafe { (std::slice::from_raw_parts_mut(w_at.at(lo), hi - lo), std::slice::from_raw_parts_mut(g_at.at(lo), hi - lo)) };
-        let v_old = v_old.map(|v| &v[lo..hi]);
-        for (i, (w, g)) in w.iter_mut().zip(g.iter_mut()).enumerate() {
-            let d = match rule.decay {
-                Some(p) => *w * p + *g,
-                None => *g,
-            };
-            let v = match (rule.momentum, v_old) {
-                (Some(m), Some(old)) => d + old[i] * m,
-                _ => d,
-            };
-            if rule.momentum.is_some() {
-                *g = v;
-            }
-            *w -= v * rule.lr;
-        }
-    });
-}
-
 /// `pass(lo, hi)` over `0..n` in chunks, for the SGD step. The step is bound by memory traffic,
 /// not arithmetic: a large matrix is split between the threads, so that each core fetches its own
 /// part (this halved the step of the 784x256 weight), and each core usually gets the part of the

@@ -21,7 +21,7 @@ use super::kernel::View;
 pub use count::count_correct_tensor;
 pub use linear::linear;
 pub use loss::cross_entropy;
-pub use sgd::{sgd_available, sgd_rule_update, sgd_update};
+pub use sgd::{sgd_available, sgd_update};
 
 /// Whether `device` is the flex device (plain or autodiff).
 pub fn on_flex(device: &Device) -> bool {
