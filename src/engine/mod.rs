@@ -9,9 +9,10 @@
 //! - [`kernel`]: their arithmetic on plain `f32` slices.
 //! - [`team`]: the helper threads the kernels split their work with.
 //! - [`batches`]: buffers of rows the team fills, now or ahead (the loader's batches).
+//! - [`vmath`]: tanh in vector registers, the widest the CPU has.
 //!
 //! A reader of the book's model can stop at [`enabled`]: what runs behind it gives Burn's
-//! results up to the order of floating-point sums.
+//! results up to the order of floating-point sums (and, for tanh, within 2 ulp of each value).
 
 pub mod batches;
 #[cfg(feature = "flex")]
@@ -19,6 +20,8 @@ pub mod fused;
 #[cfg(feature = "flex")]
 pub mod kernel;
 pub mod team;
+#[cfg(feature = "flex")]
+pub mod vmath;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
