@@ -49,6 +49,27 @@ fn the_same_seed_gives_the_same_metrics() {
 }
 
 #[test]
+fn dropout_repeats_with_the_seed_and_across_a_resume() {
+    let f = Fixture::new();
+    f.write_config("drop.toml", "epochs = 3\nbatch_size = 32\nhidden = [32, 16]\nlr = 0.1\ninit_std = 0.1\nseed = 1\ndropout = 0.3\n");
+    let data = f.data();
+    let train = |run: &str, extra: &[&str]| {
+        let mut args = vec!["train", "--config", "drop.toml", "--artifacts", run, "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU];
+        args.extend_from_slice(extra);
+        run_env(f.dir.path(), &args, &[]).ok();
+    };
+    train("a", &[]);
+    train("b", &[]);
+    train("c", &["--seed", "2"]);
+    train("split", &["--epochs", "2"]);
+    run_env(f.dir.path(), &["train", "--resume", "--artifacts", "split", "--epochs", "3", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU], &[]).ok();
+    let [a, b, c, split] = ["a", "b", "c", "split"].map(|r| figures(&metrics(&f.path(r))));
+    assert_eq!(a, b, "the same seed, other dropout draws");
+    assert_ne!(a, c);
+    assert_eq!(a, split, "a resumed run drew other dropout masks than an uninterrupted one");
+}
+
+#[test]
 fn an_existing_run_is_never_clobbered_without_overwrite() {
     let f = Fixture::new();
     f.train("run", &["--epochs", "1"]).ok();

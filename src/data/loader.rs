@@ -108,6 +108,9 @@ pub struct BatchLoader {
     /// The epoch number the next `iter()` call serves (shared by clones made by `to_device`).
     next_epoch: Arc<AtomicUsize>,
     device: Device,
+    /// Seed the device's generator (dropout's draws) from this and the epoch at each epoch's
+    /// start, so that a seeded run repeats and a resumed one draws what it would have.
+    draws_seed: Option<u64>,
 }
 
 impl BatchLoader {
@@ -120,7 +123,14 @@ impl BatchLoader {
             shuffle_seed,
             next_epoch: Arc::new(AtomicUsize::new(first_epoch)),
             device: device.clone(),
+            draws_seed: None,
         }
+    }
+
+    /// Seed the device's random draws from `seed` and the epoch at the start of each epoch.
+    pub fn seeding_draws(mut self, seed: u64) -> Self {
+        self.draws_seed = Some(seed);
+        self
     }
 }
 
@@ -240,6 +250,10 @@ impl DataLoaderIterator<Batch> for BatchIter {
 impl DataLoader<Batch> for BatchLoader {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<Batch> + 'a> {
         let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(seed) = self.draws_seed {
+            // Another mix than the order's, so the draws and the order are unrelated.
+            self.device.seed(seed.rotate_left(17) ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        }
         let n = self.range.len();
         let local = match self.shuffle_seed {
             Some(seed) => epoch_order(n, seed, epoch),

@@ -394,6 +394,51 @@ pub fn sgd_over_gradient(w: &[f32], g: &mut [f32], lr: f32) {
     });
 }
 
+/// Dropout's mask for one call: element `i` is kept when a hash of `(key, i)` falls below
+/// `keep`. Drawn from its position alone, so any split between threads gives the same mask, and
+/// the backward pass recomputes it instead of storing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropMask {
+    pub key: u64,
+    /// Keep an element when its 24-bit draw is below this (`keep * 2^24`).
+    threshold: u32,
+}
+
+impl DropMask {
+    /// The mask keeping each element with probability `keep` (in `[0, 1]`).
+    pub fn new(key: u64, keep: f64) -> Self {
+        Self { key, threshold: (keep.clamp(0.0, 1.0) * (1u64 << 24) as f64) as u32 }
+    }
+
+    /// 1.0 where element `i` is kept, else 0.0.
+    #[inline(always)]
+    pub fn at(self, i: usize) -> f32 {
+        // Two rounds of murmur3's finaliser over the index and each half of the key.
+        let fmix = |mut h: u32| {
+            h ^= h >> 16;
+            h = h.wrapping_mul(0x85eb_ca6b);
+            h ^= h >> 13;
+            h = h.wrapping_mul(0xc2b2_ae35);
+            h ^ (h >> 16)
+        };
+        let h = fmix((i as u32).wrapping_mul(0x9e37_79b1) ^ self.key as u32);
+        let h = fmix(h ^ (self.key >> 32) as u32);
+        if (h >> 8) < self.threshold { 1.0 } else { 0.0 }
+    }
+}
+
+/// Burn's dropout given the mask: `(x * m) * scale`, in place (a dropped infinity becomes NaN,
+/// as `inf * 0` does in Burn's). Its backward is the same pass over the gradient with the
+/// factors the other way round, `(g * scale) * m`: what Burn's two multiplications give.
+pub fn dropout_in_place(v: &mut [f32], mask: DropMask, scale: f32, backward: bool) {
+    let base = team::Disjoint::new(v.as_mut_ptr());
+    in_chunks(v.len(), |lo, hi| {
+        // SAFETY: chunks are disjoint ranges of `v`, which outlives the run.
+        let part = unsafe { std::slice::from_raw_parts_mut(base.at(lo), hi - lo) };
+        super::vmath::dropout_pass(part, lo, mask, scale, backward);
+    });
+}
+
 /// `pass(lo, hi)` over `0..n` in chunks, for the SGD step. The step is bound by memory traffic,
 /// not arithmetic: a large matrix is split between the threads, so that each core fetches its own
 /// part (this halved the step of the 784x256 weight), and each core usually gets the part of the
@@ -649,6 +694,29 @@ mod tests {
         assert_eq!(over, want);
         sgd_step(&mut w, &g, 0.1);
         assert_eq!(w, want);
+    }
+
+    #[test]
+    fn dropout_keeps_its_share_the_same_on_any_thread_count_and_key_by_key() {
+        let n = 1 << 20;
+        for keep in [0.5, 0.8, 0.95] {
+            let mask = DropMask::new(0x0123_4567_89ab_cdef, keep);
+            let kept = (0..n).filter(|&i| mask.at(i) == 1.0).count() as f64 / n as f64;
+            assert!((kept - keep).abs() < 0.002, "kept {kept} of the elements, asked {keep}");
+        }
+        let (a, b) = (DropMask::new(1, 0.5), DropMask::new(2, 0.5));
+        let agree = (0..4096).filter(|&i| a.at(i) == b.at(i)).count();
+        assert!((1800..2300).contains(&agree), "two keys agree on {agree} of 4096 elements");
+        // In place on the team and on one thread: the same bits, forward and backward.
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        for backward in [false, true] {
+            let v = values(300_001, 5);
+            let (mut split, mut alone) = (v.clone(), v);
+            dropout_in_place(&mut split, a, 1.25, backward);
+            one.install(|| dropout_in_place(&mut alone, a, 1.25, backward));
+            assert!(same(&split, &alone));
+            assert!(split.iter().enumerate().all(|(i, &y)| (y == 0.0) == (a.at(i) == 0.0) || values(300_001, 5)[i] == 0.0));
+        }
     }
 
     #[test]

@@ -86,8 +86,7 @@ impl Mlp {
             let hidden = i < last;
             x = linear_act(layer, x, hidden.then_some(self.activation), fast);
             if hidden && self.dropout > 0.0 {
-                // Burn's Dropout is active only on an autodiff device, i.e. in training steps.
-                x = DropoutConfig::new(self.dropout).init().forward(x);
+                x = dropout(x, self.dropout, fast);
             }
         }
         x
@@ -131,6 +130,18 @@ fn linear_act(layer: &Linear, x: Tensor<2>, act: Option<Activation>, fast: bool)
         Some(act) => apply_activation(act, y),
         None => y,
     }
+}
+
+/// Dropout with probability `prob`, only in training steps (on an autodiff device), as Burn's
+/// `Dropout` applies it: one fused operation on the fast path (its mask drawn another way, so a
+/// run draws other masks than with `--reference-ops`), Burn's module otherwise.
+fn dropout(x: Tensor<2>, prob: f64, fast: bool) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    if fast && x.device().is_autodiff() {
+        return fused::dropout(x, prob);
+    }
+    let _ = fast;
+    DropoutConfig::new(prob).init().forward(x)
 }
 
 /// `d_in * d_out` weights for one layer, drawn from `rng` as `cfg.init` says.

@@ -37,7 +37,7 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
     let cfg = &plan.config;
     let start = plan.start_epoch();
     let shuffle = cfg.shuffle.then_some(cfg.seed);
-    let train = Arc::new(BatchLoader::new(data.train.clone(), cfg.batch_size, shuffle, start + 1, device));
+    let train = Arc::new(BatchLoader::new(data.train.clone(), cfg.batch_size, shuffle, start + 1, device).seeding_draws(cfg.seed));
     let test = Arc::new(BatchLoader::new(data.test.clone(), cfg.batch_size, None, start + 1, device));
 
     let recorder = Arc::new(Mutex::new(Recorder::new(plan.run.clone(), plan.history.clone(), control.plots, control.info)));

@@ -1,6 +1,6 @@
 //! Flex's fused operations, added through Burn's backend-extension point: a linear layer with
-//! its ReLU, the cross-entropy, and the plain SGD step, each one operation (with its own
-//! backward pass for autodiff) instead of several. The arithmetic lives in [`super::kernel`].
+//! its activation, dropout, the cross-entropy, and the plain SGD step, each one operation (with
+//! its own backward pass for autodiff) instead of several. The arithmetic lives in [`super::kernel`].
 //!
 //! One node instead of matmul, add and ReLU (or log-softmax and gather) saves passes over
 //! memory, allocations and autodiff bookkeeping (what a pass costs: docs/performance.md, "The
@@ -8,6 +8,7 @@
 //! keep Burn's own ops (`Mlp::forward` chooses with [`available`]).
 
 mod count;
+mod dropout;
 mod linear;
 mod loss;
 mod sgd;
@@ -19,6 +20,7 @@ use burn_flex::FlexTensor;
 use super::kernel::View;
 
 pub use count::count_correct_tensor;
+pub use dropout::dropout;
 pub use linear::linear;
 pub use loss::cross_entropy;
 pub use sgd::{sgd_available, sgd_update};
