@@ -34,7 +34,7 @@ enum Command {
     Export(commands::interchange::ExportArgs),
     /// Make a run folder (model.bpk + config.toml) from safetensors weights in the book's layout.
     Import(commands::interchange::ImportArgs),
-    /// Hyper-parameter search (grid, random, successive halving) over a space file: trials are
+    /// Hyper-parameter search (grid, random, TPE, successive halving or ASHA) over a space file: trials are
     /// ranked on held-out training images, the best is refitted on all of them and tested once.
     Sweep(commands::sweep::SweepArgs),
     /// Write report.html: one self-contained page for a run or a sweep folder.
