@@ -148,7 +148,7 @@ fn a_sweeps_charts_are_in_its_page_and_render_in_the_browser() {
     f.run(&["sweep", "s.toml", "--out", "sweep", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU]).ok();
     let dom = dump_dom(&browser, &f.path("sweep/report.html"));
     for (stem, caption) in [("history", "Optimisation history"), ("parallel", "Parallel coordinates"), ("slices", "Slices")] {
-        assert!(dom.contains(&format!("<img src=\"data:image/svg+xml;base64,")) && dom.contains(caption), "{stem}");
+        assert!(dom.contains("<img src=\"data:image/svg+xml;base64,") && dom.contains(caption), "{stem}");
         assert!(dom.contains(&format!("({stem}.svg)</figcaption>")), "{stem} inlined as SVG");
         // Each SVG renders: drawn, with the best trial in red where the chart marks it.
         let shot = f.path(&format!("{stem}-shot.png"));

@@ -157,18 +157,6 @@ pub enum Act {
 }
 
 impl Act {
-    /// The activation of one value, as Burn's flex backend computes it.
-    #[inline]
-    pub fn forward(self, v: f32) -> f32 {
-        match self {
-            Act::Identity => v,
-            Act::Relu => relu(v),
-            Act::Sigmoid => sigmoid(v),
-            // Vectorised: within 2 ulp of flex's (the C library's), special values exactly.
-            Act::Tanh => super::vmath::tanh(v),
-        }
-    }
-
     /// The gradient through the activation, from the gradient `g` of its output `y`, rounded as
     /// Burn's backward ops round it.
     #[inline]
@@ -729,7 +717,7 @@ mod tests {
             for t in 2..=16 {
                 let b = rows_per_block(m, t);
                 let last = m - (m.div_ceil(b) - 1) * b;
-                assert!(b % 8 == 0 || b == m, "{m} rows, {t} threads: {b}");
+                assert!(b.is_multiple_of(8) || b == m, "{m} rows, {t} threads: {b}");
                 assert!(last >= 8, "{m} rows, {t} threads: last block {last}");
             }
         }

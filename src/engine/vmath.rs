@@ -54,11 +54,6 @@ fn tanh_lane(x: f32) -> f32 {
     if x.is_nan() { x } else { v }
 }
 
-/// `tanh(x)` for one value, as [`tanh_in_place`] computes it.
-pub fn tanh(x: f32) -> f32 {
-    tanh_lane(x)
-}
-
 fn tanh_each(v: &mut [f32]) {
     v.iter_mut().for_each(|v| *v = tanh_lane(*v));
 }

@@ -227,16 +227,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::leaderboard::{rank, tests::{entries, study}};
-    use crate::sweep::space::Method;
+    use crate::sweep::leaderboard::tests::{entries, ranked_grid, study};
 
     #[test]
     fn three_charts_as_png_and_svg_with_their_text() {
         let dir = tempfile::tempdir().unwrap();
-        let s = study("[space]\nlr = [0.01, 0.1, 1.0]\nactivation = [\"relu\", \"tanh\"]\nhidden = [[8], [4, 4]]\n");
-        let accs = [0.6, 0.62, 0.7, 0.71, 0.8, 0.82, 0.5, 0.55, f64::NAN, 0.4, 0.45, 0.3];
-        let mut e = entries(&s, &accs, &[3; 12]);
-        rank(&mut e, Method::Grid);
+        let (s, e) = ranked_grid();
         draw_all(dir.path(), &s, &e).unwrap();
         for name in CHARTS {
             let img = image::open(dir.path().join(format!("{name}.png"))).unwrap().to_rgb8();

@@ -205,6 +205,16 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// A ranked 12-trial grid over three kinds of field (a number, a name, a layer list), one
+    /// trial diverged: what the study's pictures draw in their tests.
+    pub fn ranked_grid() -> (Study, Vec<Entry>) {
+        let s = study("[space]\nlr = [0.01, 0.1, 1.0]\nactivation = [\"relu\", \"tanh\"]\nhidden = [[8], [4, 4]]\n");
+        let accs = [0.6, 0.62, 0.7, 0.71, 0.8, 0.82, 0.5, 0.55, f64::NAN, 0.4, 0.45, 0.3];
+        let mut e = entries(&s, &accs, &[3; 12]);
+        rank(&mut e, Method::Grid);
+        (s, e)
+    }
+
     #[test]
     fn rank_puts_the_best_first_and_diverged_last() {
         let s = study("[space]\nlr = [0.1, 0.2, 0.3, 0.4]\n");

@@ -258,8 +258,7 @@ pub(super) fn y_range(values: impl Iterator<Item = f64>) -> Range<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::leaderboard::{rank, tests::{entries, study}};
-    use crate::sweep::space::Method;
+    use crate::sweep::leaderboard::tests::{entries, ranked_grid, study};
 
     fn reds(img: &image::RgbImage) -> usize {
         img.pixels().filter(|p| p[0] > 180 && p[1] < 80 && p[2] < 80).count()
@@ -268,10 +267,7 @@ mod tests {
     #[test]
     fn one_panel_per_field_and_the_curves_with_the_best_in_red() {
         let dir = tempfile::tempdir().unwrap();
-        let s = study("[space]\nlr = [0.01, 0.1, 1.0]\nactivation = [\"relu\", \"tanh\"]\nhidden = [[8], [4, 4]]\n");
-        let accs = [0.6, 0.62, 0.7, 0.71, 0.8, 0.82, 0.5, 0.55, f64::NAN, 0.4, 0.45, 0.3];
-        let mut e = entries(&s, &accs, &[3; 12]);
-        rank(&mut e, Method::Grid);
+        let (s, e) = ranked_grid();
         let p = dir.path().join("sweep.png");
         draw(&p, &s, &e).unwrap();
         let img = image::open(&p).unwrap().to_rgb8();
