@@ -1,7 +1,7 @@
 //! The fast path, a wing of its own behind one switch. On the flex backend the recipe's linear
-//! layers (with their activation), its loss, the plain SGD step and the batches run as fused
-//! operations over our own kernels; everywhere else, and whenever the switch is off, Burn's own
-//! operations run. `--reference-ops` (or `D2L_MLP_REFERENCE_OPS=1`) turns the fused operations
+//! layers (with their activation), dropout, its loss, the plain SGD step and the batches run as
+//! fused operations over our own kernels; everywhere else, and whenever the switch is off,
+//! Burn's own operations run. `--reference-ops` (or `D2L_MLP_REFERENCE_OPS=1`) turns the fused operations
 //! off for the whole process, to compare against Burn or to rule them out.
 //!
 //! - [`fused`]: the operations, added through Burn's backend-extension point (each with its
@@ -9,7 +9,7 @@
 //! - [`kernel`]: their arithmetic on plain `f32` slices.
 //! - [`team`]: the helper threads the kernels split their work with.
 //! - [`batches`]: buffers of rows the team fills, now or ahead (the loader's batches).
-//! - [`vmath`]: tanh in vector registers, the widest the CPU has.
+//! - [`vmath`]: tanh and dropout's mask in vector registers, the widest the CPU has.
 //!
 //! A reader of the book's model can stop at [`enabled`]: what runs behind it gives Burn's
 //! results up to the order of floating-point sums (and, for tanh, within 2 ulp of each value).
