@@ -11,6 +11,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 data=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 command -v d2l-mlp >/dev/null || { echo "slurm_check.sh: d2l-mlp is not on PATH; cargo install --path . --locked"; exit 1; }
 [ -d "$data" ] || { echo "slurm_check.sh: no data in $data; apt-get install dataset-fashion-mnist"; exit 1; }
+# The recipe asks --cpus-per-task=2: a one-CPU node could never run its tasks.
+[ "$(nproc)" -ge 2 ] || { echo "slurm_check.sh: the recipe's tasks ask 2 CPUs (--cpus-per-task=2); this machine has $(nproc)"; exit 1; }
 export FASHION_MNIST_DIR=$data D2L_MLP_BACKEND=flex
 work=$(mktemp -d)
 cluster="$repo/scripts/slurm-single-node.sh"

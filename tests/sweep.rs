@@ -169,9 +169,9 @@ fn kill_when(f: &Fixture, args: &[&str], ready: impl Fn() -> bool) {
     child.wait().unwrap();
 }
 
-/// Every trial folder's saved TPE suggestion.
+/// Every trial folder's recipe (the TPE suggestion in full).
 fn suggestions(dir: &Path) -> Vec<String> {
-    (0..6).map(|i| std::fs::read_to_string(dir.join(format!("trials/00{i}/params.toml"))).unwrap()).collect()
+    (0..6).map(|i| std::fs::read_to_string(dir.join(format!("trials/00{i}/config.toml"))).unwrap()).collect()
 }
 
 #[test]
@@ -249,10 +249,34 @@ fn collect_refuses_an_incomplete_study_unless_partial() {
     assert_eq!(o.code, 1, "{}", o.stderr);
     o.one_error_line();
     assert!(o.stderr.contains("not finished (001, 003)") && o.stderr.contains("--shard K/N") && o.stderr.contains("--partial"), "{}", o.stderr);
+    // The shard that holds them, split the way the shards split the study.
+    assert!(o.stderr.contains("again (shard 1/2 (001, 003) of `sweep SPACE.toml --out parts --shard K/N`)"), "{}", o.stderr);
     assert!(!f.path("parts/leaderboard.csv").exists() && !f.path("parts/best").exists(), "a refused collect wrote nothing");
     let o = sweep(&f, &["--collect", "parts", "--partial"]);
     o.ok();
     assert_eq!(column(&board(&f.path("parts")), "trial").len(), 2);
+}
+
+#[test]
+fn collect_refuses_a_trial_folder_trained_with_other_values() {
+    let f = Fixture::new();
+    write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\nseed = [1, 2]\n");
+    for s in ["0/2", "1/2"] {
+        sweep(&f, &["g.toml", "--out", "parts", "--shard", s]).ok();
+    }
+    // Trial 1 (lr 0.05, seed 2) as another binary or study might have trained it.
+    let config = f.path("parts/trials/001/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("\nlr = 0.05\n"), "{text}");
+    std::fs::write(&config, text.replace("\nlr = 0.05\n", "\nlr = 0.0512\n")).unwrap();
+    let o = sweep(&f, &["--collect", "parts"]);
+    o.bad_input();
+    let want = "parts/trials/001/config.toml: lr = 0.0512 but the study's trial 1 has lr = 0.05; this trial was trained by another binary or study; remove the folder and run its shard again";
+    assert!(o.stderr.contains(want), "{}", o.stderr);
+    assert!(!f.path("parts/leaderboard.csv").exists() && !f.path("parts/best").exists(), "a refused collect wrote nothing");
+    // Its epochs may differ (a shorter or longer run of the same recipe): not a mismatch.
+    std::fs::write(&config, text.replace("\nepochs = 2\n", "\nepochs = 1\n")).unwrap();
+    sweep(&f, &["--collect", "parts"]).ok();
 }
 
 #[test]

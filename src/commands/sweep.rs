@@ -43,7 +43,8 @@ pub struct SweepArgs {
     /// Continue the sweep in DIR after Ctrl-C or a crash: the same trials, finished ones kept.
     #[arg(long)]
     pub resume: bool,
-    /// Run only the trials whose index is K modulo N, into a folder the N shards share.
+    /// Run only shard K of N, into a folder the N shards share: the trials are split by their
+    /// estimated work (epochs times the model's size), the same way in every shard.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
     /// Build the leaderboard and the refit from the trials in DIR (after the shards); refused
@@ -53,6 +54,18 @@ pub struct SweepArgs {
     /// With --collect: rank and refit the finished trials even though others are missing.
     #[arg(long, requires = "collect")]
     pub partial: bool,
+    /// Run the study with any number of other processes, on any nodes that share DIR: create
+    /// it, or join it if it exists with the same space; each takes its work from the study's
+    /// journal (journal.log). Then `sweep --collect DIR` ranks the trials and refits the best.
+    #[arg(long, conflicts_with_all = ["resume", "collect", "shard"])]
+    pub join: bool,
+    /// Add a trial to the study in DIR, with the given values (FIELD=VALUE ...; the fields not
+    /// given are drawn): the next free worker trains it first.
+    #[arg(long, conflicts_with_all = ["resume", "collect", "shard", "join"])]
+    pub enqueue: bool,
+    /// With --enqueue: the trial's values, e.g. lr=0.1 width=256.
+    #[arg(value_name = "FIELD=VALUE", requires = "enqueue")]
+    pub values: Vec<String>,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
@@ -63,12 +76,29 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
     if args.workers == 0 {
         return Err(Error::input("--workers must be at least 1"));
     }
+    if args.enqueue {
+        return enqueue(args, out);
+    }
     let (dir, study) = resolve(args)?;
     sweep::check_split(&dir, &study, args.shard.is_some(), args.collect)?;
-    // Shards share the folder (each trial has its own lock); anyone else holds it alone.
-    let _lock = if args.shard.is_none() { Some(dir.lock()?) } else { None };
-    if !(args.resume || args.collect) {
-        dir.start(&study, args.shard.is_some())?;
+    // Shards share the folder (each trial has its own lock), and so do joined processes; anyone
+    // else holds it alone.
+    let _lock = match (args.shard, args.join) {
+        (Some(_), _) => None,
+        (None, true) => Some(dir.lock_shared()?),
+        (None, false) => Some(dir.lock()?),
+    };
+    if args.resume || args.collect {
+        if sweep::work::convert(&dir, &study)? {
+            out(format!("{}: the study is now kept in its journal, {} (Optuna's format)", dir.path().display(), dir.file(sweep::journal::JOURNAL_FILE).display()));
+        }
+    } else {
+        dir.start(&study, args.shard.is_some() || args.join)?;
+        let lag = (study.method == Method::Tpe && !args.join).then_some(args.workers);
+        sweep::work::begin(&dir, &study, args.shard.is_some() || args.join, lag)?;
+    }
+    for w in sweep::work::journal_of(&dir).read()?.warnings {
+        out(format!("warning: {w}"));
     }
     let selected = args.backend.open(out)?;
     if args.collect {
@@ -76,8 +106,12 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
         if !missing.is_empty() {
             let list = missing.iter().map(|i| format!("{i:03}")).collect::<Vec<_>>().join(", ");
             if !args.partial {
+                let held = match sweep::missing_shards(&dir, &study, &missing)? {
+                    Some(shards) => format!("{shards} of "),
+                    None => String::new(),
+                };
                 return Err(Error::failure(format!(
-                    "--collect: {} trial(s) of the study are not finished ({list}); run the shards that hold them again (trial i is in shard i mod N of `sweep SPACE.toml --out {} --shard K/N`), then `sweep --collect {}` again, or pass --partial to rank and refit the finished ones",
+                    "--collect: {} trial(s) of the study are not finished ({list}); run the shards that hold them again ({held}`sweep SPACE.toml --out {} --shard K/N`), then `sweep --collect {}` again, or pass --partial to rank and refit the finished ones",
                     missing.len(),
                     dir.path().display(),
                     dir.path().display()
@@ -101,7 +135,7 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
         dir.path().display()
     ));
     let stop = process::stop_switch();
-    let search = Search { sweep: &dir, study: &study, data: &data, device: &selected.device, workers: args.workers, stop: &stop, shard: args.shard };
+    let search = Search { sweep: &dir, study: &study, data: &data, device: &selected.device, workers: args.workers, stop: &stop, shard: args.shard, join: args.join };
     let mut progress = Progress::new();
     let began = Instant::now();
     let found = sweep::search(&search, &mut progress);
@@ -113,11 +147,41 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
         out(format!("shard {}/{} done; when every shard is, run `sweep --collect {}`", s.k, s.n, dir.path().display()));
         return Ok(());
     }
+    if args.join {
+        let (mut all, open) = sweep::work::entries(&dir, &study)?;
+        if !open.is_empty() {
+            out(format!("this process is done; {} trial(s) are still running elsewhere; when every process is, run `sweep --collect {}`", open.len(), dir.path().display()));
+            return Ok(());
+        }
+        show(&dir, &study, &mut all, out)?;
+        out(format!("the study is finished; `sweep --collect {}` refits the best recipe on all the training images", dir.path().display()));
+        return Ok(());
+    }
     show(&dir, &study, &mut entries, out)?;
     // Only now, for the refit, is the test set read.
     let test = args.data.load(Need::TestOnly, out)?.test;
     let full = TrainData { train: Arc::new(sweep::rejoin(data)), test: Arc::new(test), held_out: Default::default() };
     refit(&dir, &entries, &full, &selected, out)
+}
+
+/// `sweep --enqueue DIR FIELD=VALUE ...`.
+fn enqueue(args: &SweepArgs, out: Out) -> Result<()> {
+    let Some(path) = args.space.clone().or_else(|| args.out.clone()) else {
+        return Err(Error::input("--enqueue needs the study's folder: `sweep --enqueue DIR lr=0.1 width=256`"));
+    };
+    let dir = SweepDir::new(path);
+    let study = dir.load_study()?;
+    let mut given = Vec::new();
+    for v in &args.values {
+        let Some((k, x)) = v.split_once('=') else {
+            return Err(Error::input(format!("--enqueue: `{v}` is not FIELD=VALUE, e.g. lr=0.1")));
+        };
+        given.push((k.trim().to_string(), x.trim().to_string()));
+    }
+    sweep::work::convert(&dir, &study)?;
+    let n = sweep::work::enqueue(&dir, &study, &given)?;
+    out(format!("enqueued trial {n:03} in {}: the next free worker trains it first", dir.path().display()));
+    Ok(())
 }
 
 /// The folder and its study: a new one from the space file, or the one saved in the folder.
@@ -319,6 +383,7 @@ impl SweepObserver for Progress {
         }
         let what = match (e.status, trained) {
             (Status::Diverged, _) => "diverged".to_string(),
+            (Status::Pruned, _) => "pruned".to_string(),
             (_, 0) => "done before".to_string(),
             (_, n) => format!("trained {n} epoch(s)"),
         };

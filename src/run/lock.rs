@@ -18,6 +18,27 @@ pub struct RunLock {
 impl RunLock {
     /// Create the folder if needed, then lock it or fail at once naming the other writer.
     pub fn acquire(run: &RunDir) -> Result<RunLock> {
+        Self::try_acquire(run)?.ok_or_else(|| {
+            let mut file = OpenOptions::new().read(true).open(run.file(LOCK_FILE));
+            match file.as_mut() {
+                Ok(f) => busy(run, f),
+                Err(_) => busy_unknown(run),
+            }
+        })
+    }
+
+    /// Like [`RunLock::acquire`], but None when another writer holds the folder.
+    pub fn try_acquire(run: &RunDir) -> Result<Option<RunLock>> {
+        Self::take(run, false)
+    }
+
+    /// A lock many holders share (processes that `--join` one study); None while someone
+    /// holds it alone, and it keeps anyone from holding it alone.
+    pub fn try_acquire_shared(run: &RunDir) -> Result<Option<RunLock>> {
+        Self::take(run, true)
+    }
+
+    fn take(run: &RunDir, shared: bool) -> Result<Option<RunLock>> {
         run.ensure_writable()?;
         let path = run.file(LOCK_FILE);
         let mut file = OpenOptions::new()
@@ -27,10 +48,14 @@ impl RunLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
-        match file.try_lock() {
+        let taken = if shared { file.try_lock_shared() } else { file.try_lock() };
+        match taken {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(busy(run, &mut file)),
+            Err(TryLockError::WouldBlock) => return Ok(None),
             Err(TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
+        }
+        if shared {
+            return Ok(Some(RunLock { _file: file }));
         }
         // Say who holds it, for the message a second writer prints.
         let me = format!("{} {}\n", std::process::id(), hostname());
@@ -39,8 +64,12 @@ impl RunLock {
             .and_then(|_| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(me.as_bytes()));
         written.map_err(|e| Error::io("cannot write", &path, e))?;
-        Ok(RunLock { _file: file })
+        Ok(Some(RunLock { _file: file }))
     }
+}
+
+fn busy_unknown(run: &RunDir) -> Error {
+    Error::input(format!("{}: another process is writing this run right now; wait for it to finish (or stop it), or use another --artifacts folder", run.path().display()))
 }
 
 fn busy(run: &RunDir, file: &mut File) -> Error {

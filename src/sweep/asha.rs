@@ -1,5 +1,6 @@
-//! `method = "asha"`: asynchronous successive halving (Li et al., 2020), the scheduler Ray Tune
-//! and Syne Tune use by default. The rungs are successive halving's (`[halving]`: r_min epochs,
+//! `method = "asha"`: asynchronous successive halving (Li et al., 2020); Ray Tune's default
+//! scheduler is FIFO, and ASHA (`ASHAScheduler`) is the one its scheduler docs show first and
+//! recommend over HyperBand. The rungs are successive halving's (`[halving]`: r_min epochs,
 //! then eta times more, up to r_max). A free worker never waits for a rung to fill: it promotes
 //! a trial that is in the best 1/eta of those that reached its rung so far (the highest rung
 //! first), else starts the next draw at the first rung. A promoted trial continues from its own
@@ -80,8 +81,17 @@ impl AshaSearch {
         self.found.push(e.clone());
         let (i, done, last) = (e.trial.index, e.epochs(), self.rungs.len() - 1);
         let at_rung = self.rungs.iter().position(|&r| r == done);
-        if e.status == Status::Diverged || at_rung.is_some() || done >= self.rungs[last] {
-            self.target[i] = Some(at_rung.or_else(|| self.rungs.iter().position(|&r| r >= done)).unwrap_or(last));
+        if e.status == Status::Diverged {
+            // The diverging epoch writes no row, so metrics.csv ends at `done` and the trial
+            // diverged in epoch done + 1. Only the job towards the first rung above `done`
+            // trains that epoch: that job's target is where the live search recorded the
+            // divergence (rungs below it with their accuracy), so nothing needs saving.
+            self.target[i] = Some(self.rungs.iter().position(|&r| r > done).unwrap_or(last));
+            self.record(&e);
+            return;
+        }
+        if at_rung.is_some() || done >= self.rungs[last] {
+            self.target[i] = Some(at_rung.unwrap_or(last));
             self.record(&e);
             return;
         }
@@ -93,7 +103,7 @@ impl AshaSearch {
         self.target[i] = Some(k);
         self.in_flight[i] = true;
         let from = if k == 0 { 0 } else { self.rungs[k - 1] };
-        self.resume.push_back(Task { trial: e.trial.clone(), epochs: self.rungs[k], from });
+        self.resume.push_back(Task { trial: e.trial.clone(), epochs: self.rungs[k], from, hold: None });
     }
 
     /// A job of trial `e` ended: the rungs up to its target are reached (its last one with NaN
@@ -126,7 +136,7 @@ impl AshaSearch {
         self.target[i] = Some(k);
         self.in_flight[i] = true;
         let from = if k == 0 { 0 } else { self.rungs[k - 1] };
-        Next::Job(Task { trial: self.trials[i].clone(), epochs: self.rungs[k], from })
+        Next::Job(Task { trial: self.trials[i].clone(), epochs: self.rungs[k], from, hold: None })
     }
 }
 
@@ -218,6 +228,82 @@ mod tests {
         assert_eq!(t.epochs, 3);
         s.finished(&entry(&t, false));
         assert!(matches!(s.next().unwrap(), Next::Job(t) if t.epochs == 9));
+    }
+
+    /// What a real job of `t` leaves: rows up to its epochs, or, when it diverges in its first
+    /// epoch, the rows before that epoch only (a diverging epoch writes none).
+    fn ended(t: &Task, diverge: bool) -> Entry {
+        let mut e = entry(t, diverge);
+        if diverge {
+            e.rows.retain(|r| r.epoch <= t.from);
+        }
+        e
+    }
+
+    /// Write `e` into its trial folder as a job would leave it.
+    fn save(dir: &std::path::Path, e: &Entry) {
+        let run = SweepDir::new(dir).trial(e.trial.index);
+        std::fs::create_dir_all(run.path()).unwrap();
+        e.trial.config.save(&run.file(crate::run::CONFIG_FILE)).unwrap();
+        metrics::write(&run.file(METRICS_FILE), &e.rows).unwrap();
+        if e.status == Status::Diverged {
+            std::fs::write(run.file(DIVERGED_FILE), "training diverged\n").unwrap();
+        }
+    }
+
+    /// Per rung, the trials that reached it and their accuracy's bits (NaN included), by trial.
+    fn reached(s: &AshaSearch) -> Vec<Vec<(usize, u64)>> {
+        s.reached
+            .iter()
+            .map(|at| {
+                let mut at: Vec<(usize, u64)> = at.iter().map(|&(i, acc)| (i, acc.to_bits())).collect();
+                at.sort();
+                at
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_trial_that_diverges_after_a_promotion_is_restored_at_the_rung_it_was_promoted_to() {
+        // Trial 1 is the first promoted (1 -> 3 epochs) and diverges in epoch 2, the first of
+        // its new rung: it reached rung 0 with its accuracy and rung 1 with NaN.
+        let dir = tempfile::tempdir().unwrap();
+        let mut live = search(9, dir.path());
+        let mut jobs = Vec::new();
+        while let Next::Job(t) = live.next().unwrap() {
+            let e = ended(&t, t.trial.index == 1 && t.from > 0);
+            save(dir.path(), &e);
+            live.finished(&e);
+            jobs.push((t.trial.index, t.epochs));
+            if jobs.len() == 5 {
+                // Interrupted here, after the divergence: a search resumed from the folders
+                // holds the same rungs and goes on with the same jobs.
+                let mut resumed = search(9, dir.path());
+                assert_eq!(reached(&resumed), reached(&live));
+                let mut rest = live_rest(&mut live, dir.path());
+                assert_eq!(live_rest(&mut resumed, dir.path()), rest);
+                jobs.append(&mut rest);
+                break;
+            }
+        }
+        assert!(jobs.contains(&(1, 3)) && !jobs.contains(&(1, 9)), "{jobs:?}");
+        let live_rungs = reached(&live);
+        assert!(live_rungs[1].contains(&(1, f64::NAN.to_bits())), "{live_rungs:?}");
+        assert!(live_rungs[0].iter().any(|&(i, acc)| i == 1 && f64::from_bits(acc).is_finite()), "{live_rungs:?}");
+        assert_eq!(reached(&search(9, dir.path())), live_rungs);
+    }
+
+    /// Drive `s` to the end with one worker, trial 1 diverging whenever it is promoted, saving
+    /// each job's folder; the jobs as (trial, epochs).
+    fn live_rest(s: &mut AshaSearch, dir: &std::path::Path) -> Vec<(usize, usize)> {
+        let mut jobs = Vec::new();
+        while let Next::Job(t) = s.next().unwrap() {
+            let e = ended(&t, t.trial.index == 1 && t.from > 0);
+            save(dir, &e);
+            s.finished(&e);
+            jobs.push((t.trial.index, t.epochs));
+        }
+        jobs
     }
 
     #[test]

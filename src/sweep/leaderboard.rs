@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::halving;
 use super::space::{Method, Study};
-use super::trials::{Trial, value_text};
+use super::trials::{Trial, value_cell, value_text};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::fsutil::atomic_write;
@@ -20,6 +20,8 @@ pub enum Status {
     Done,
     /// The loss blew up; the rows are those before it did.
     Diverged,
+    /// Stopped by the study's pruner; the rows are its epochs.
+    Pruned,
 }
 
 impl Status {
@@ -27,6 +29,16 @@ impl Status {
         match self {
             Status::Done => "done",
             Status::Diverged => "diverged",
+            Status::Pruned => "pruned",
+        }
+    }
+
+    /// Rank order: finished, then pruned, then diverged.
+    fn order(self) -> u8 {
+        match self {
+            Status::Done => 0,
+            Status::Pruned => 1,
+            Status::Diverged => 2,
         }
     }
 }
@@ -53,7 +65,7 @@ impl Entry {
     /// Validation accuracy of the last epoch; NaN without one or after divergence.
     pub fn val_acc(&self) -> f64 {
         match (self.status, self.last()) {
-            (Status::Done, Some(r)) => r.test_acc,
+            (Status::Done | Status::Pruned, Some(r)) => r.test_acc,
             _ => f64::NAN,
         }
     }
@@ -79,10 +91,10 @@ impl Entry {
 /// accuracy, then the lower trial index.
 pub fn rank(entries: &mut [Entry], method: Method) {
     entries.sort_by(|a, b| {
-        let done = |e: &Entry| e.status == Status::Done;
         let rung = if method.has_rungs() { b.epochs().cmp(&a.epochs()) } else { Ordering::Equal };
-        done(b)
-            .cmp(&done(a))
+        a.status
+            .order()
+            .cmp(&b.status.order())
             .then(rung)
             .then_with(|| halving::by_score((a.trial.index, a.val_acc()), (b.trial.index, b.val_acc())))
     });
@@ -110,7 +122,8 @@ pub fn csv(study: &Study, entries: &[Entry]) -> String {
     let mut text = header(study);
     text.push('\n');
     for (i, e) in entries.iter().enumerate() {
-        let params: Vec<String> = e.trial.params.iter().map(|(_, v)| value_text(v)).collect();
+        // In full: the CSV is data (the table and the descriptions round).
+        let params: Vec<String> = e.trial.params.iter().map(|(_, v)| value_cell(v)).collect();
         let nan = EpochRow { epoch: 0, train_loss: f64::NAN, train_acc: f64::NAN, test_loss: f64::NAN, test_acc: f64::NAN, seconds: 0.0 };
         let r = e.last().copied().unwrap_or(nan);
         text.push_str(&format!(
@@ -270,6 +283,15 @@ pub(crate) mod tests {
         assert_eq!(table.len(), 3);
         assert!(table[0].starts_with("rank  trial   lr  hidden  epochs  val acc"), "{table:?}");
         assert!(table[1].starts_with("   1    003  0.2     4-4       3   0.8000"), "{table:?}");
+    }
+
+    #[test]
+    fn the_table_rounds_a_real_value_and_the_csv_keeps_it_whole() {
+        let s = study("[space]\nlr = [0.021893417]\n");
+        let e = entries(&s, &[0.5], &[1]);
+        assert_eq!(csv(&s, &e).lines().nth(1).unwrap().split(',').nth(2), Some("0.021893417"));
+        assert!(table(&s, &e, 1)[1].starts_with("   1    000  0.0219"), "{:?}", table(&s, &e, 1));
+        assert_eq!(e[0].trial.describe(), "lr=0.0219");
     }
 
     #[test]

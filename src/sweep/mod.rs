@@ -8,6 +8,7 @@
 pub mod asha;
 pub mod charts;
 pub mod halving;
+pub mod journal;
 pub mod leaderboard;
 pub mod picture;
 pub mod recipe;
@@ -15,6 +16,7 @@ pub mod runner;
 pub mod space;
 pub mod tpe;
 pub mod trials;
+pub mod work;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,8 @@ use burn::train::Interrupter;
 
 use crate::data::Split;
 use crate::error::{Error, Result};
-use crate::run::{METRICS_FILE, MODEL_FILE, RunDir, RunLock, metrics};
+use crate::run::{RunDir, RunLock};
+use runner::Scheduler as _;
 use crate::train::{RunControl, TrainData, TrainOutcome};
 
 pub use leaderboard::{Entry, Status};
@@ -39,6 +42,9 @@ pub const PICTURE_FILE: &str = "sweep.png";
 pub const BEST_FILE: &str = "best.toml";
 pub const BEST_DIR: &str = "best";
 pub const TRIALS_DIR: &str = "trials";
+/// The N of `--shard K/N`, written by the shards so that `--collect` can name the shard of a
+/// missing trial (the split depends on N).
+pub const SHARDS_FILE: &str = "shards.txt";
 /// Trials trained at once unless `--workers` says otherwise. On the 2-core reference machine two
 /// workers of one core each trained 15-40 % more trials a minute than one worker with both
 /// cores (the Learner's per-trial work and small products do not use two cores well); see the
@@ -62,7 +68,8 @@ pub trait SweepObserver: Send {
 pub struct Quiet;
 impl SweepObserver for Quiet {}
 
-/// `--shard K/N`: the trials whose index is K modulo N.
+/// `--shard K/N`: shard K of N of a grid or random study's trials, split by their estimated
+/// work (see [`Shard::assign`]) so that the shards take about as long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     pub k: usize,
@@ -70,8 +77,28 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn has(&self, index: usize) -> bool {
-        index % self.n == self.k
+    /// The shard of each of `trials` (by position) when they are split into `n`: costliest
+    /// first (epochs times [`runner::cost_per_epoch`]; ties by trial index), each trial goes to
+    /// the shard with the least work so far (ties: the lowest shard). It depends on the study
+    /// alone, so every shard process computes the same split, and so does `--collect`.
+    pub fn assign(trials: &[Trial], n: usize) -> Vec<usize> {
+        let work = |t: &Trial| t.config.epochs as f64 * runner::cost_per_epoch(&t.config);
+        let mut order: Vec<usize> = (0..trials.len()).collect();
+        order.sort_by(|&a, &b| work(&trials[b]).total_cmp(&work(&trials[a])).then(trials[a].index.cmp(&trials[b].index)));
+        let mut load = vec![0.0_f64; n.max(1)];
+        let mut shard = vec![0; trials.len()];
+        for i in order {
+            let k = (0..load.len()).min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b))).unwrap_or(0);
+            load[k] += work(&trials[i]);
+            shard[i] = k;
+        }
+        shard
+    }
+
+    /// The indices of the trials this shard trains, in order.
+    pub fn trials(&self, trials: &[Trial]) -> Vec<usize> {
+        let shard = Shard::assign(trials, self.n);
+        trials.iter().zip(shard).filter(|&(_, k)| k == self.k).map(|(t, _)| t.index).collect()
     }
 }
 
@@ -117,9 +144,35 @@ impl SweepDir {
         RunDir::new(self.file(BEST_DIR))
     }
 
+    /// Processes that `--join` the study share the folder; a plain sweep is refused meanwhile.
+    pub fn lock_shared(&self) -> Result<RunLock> {
+        RunLock::try_acquire_shared(&self.dir)?.ok_or_else(|| {
+            Error::input(format!(
+                "{}: a sweep (not --join) is running this study right now; wait for it, or stop it and run every process with --join",
+                self.path().display()
+            ))
+        })
+    }
+
     /// One sweep process writes the folder's shared files at a time (shards lock their trials only).
     pub fn lock(&self) -> Result<RunLock> {
         self.dir.lock()
+    }
+
+    /// Note the N of the shards that train the study (every shard writes the same).
+    pub fn note_shards(&self, n: usize) -> Result<()> {
+        if self.shards() == Some(n) {
+            return Ok(());
+        }
+        let text = format!("# The N of `sweep --shard K/N` that trains this study (`--collect` names the shard of a missing trial from it).\n{n}\n");
+        let path = self.file(SHARDS_FILE);
+        crate::fsutil::atomic_write(&path, text.as_bytes()).map_err(|e| Error::io("cannot write", &path, e))
+    }
+
+    /// The N the shards noted, if a shard ran.
+    pub fn shards(&self) -> Option<usize> {
+        let text = std::fs::read_to_string(self.file(SHARDS_FILE)).ok()?;
+        text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'))?.parse().ok().filter(|&n| n > 0)
     }
 
     /// The study saved in the folder.
@@ -166,6 +219,9 @@ pub struct Search<'a> {
     pub workers: usize,
     pub stop: &'a Interrupter,
     pub shard: Option<Shard>,
+    /// `--join`: one of many processes running the study (tpe then suggests from every
+    /// finished trial, the running ones pending).
+    pub join: bool,
 }
 
 /// Train every trial of the study (of the shard), or continue it; finished trials are read
@@ -174,29 +230,50 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
     check_split(s.sweep, s.study, s.shard.is_some(), false)?;
     check_batches(s)?;
     let trials = s.study.trials()?;
-    let mine: Vec<&Trial> = trials.iter().filter(|t| s.shard.is_none_or(|sh| sh.has(t.index))).collect();
-    let runner = runner::Runner { sweep: s.sweep, data: s.data, device: s.device, workers: s.workers, stop: s.stop };
+    if let Some(sh) = s.shard {
+        s.sweep.note_shards(sh.n)?;
+    }
+    let held = s.shard.map(|sh| sh.trials(&trials));
+    let mine: Vec<&Trial> = trials.iter().filter(|t| held.as_ref().is_none_or(|h| h.contains(&t.index))).collect();
+    let last_rung = s.study.method.has_rungs().then(|| halving::rungs(&s.study.halving).last().copied().unwrap_or(1));
+    let runner = runner::Runner { sweep: s.sweep, data: s.data, device: s.device, workers: s.workers, stop: s.stop, study: s.study, last_rung };
     let observer = Mutex::new(observer);
     match s.study.method {
+        Method::Grid | Method::Random | Method::Tpe if s.shard.is_none() => {
+            let mut claims = work::JournalWork::new(s.study, s.sweep, (!s.join).then_some(s.workers))?;
+            let (n, work) = if s.study.method == Method::Tpe {
+                // The suggestions are not known yet: the random draws' cost stands for theirs.
+                let like = Study { method: Method::Random, ..s.study.clone() }.trials()?;
+                (s.study.trials.unwrap_or(0), like.iter().map(|t| t.config.epochs as f64 * runner::cost_per_epoch(&t.config)).sum())
+            } else {
+                (mine.len(), mine.iter().map(|t| t.config.epochs as f64 * runner::cost_per_epoch(&t.config)).sum())
+            };
+            tell(&observer, |o| o.started(n, work));
+            // Trials finished before (a resumed or joined study) are said once, as "done before".
+            for e in claims.found() {
+                tell(&observer, |o| o.trial_finished(&e, 0, runner::JobWork { planned: 0.0, trained: 0.0, seconds: 0.0 }));
+            }
+            runner.run_with(&mut claims, &observer)?;
+            Ok(work::entries(s.sweep, s.study)?.0)
+        }
         Method::Grid | Method::Random => {
             let jobs: Vec<runner::Job> = mine.iter().map(|t| runner::Job { trial: t, epochs: t.config.epochs, from: 0 }).collect();
             tell(&observer, |o| o.started(jobs.len(), jobs.iter().map(runner::Job::work).sum()));
             runner.run(&jobs, &observer)
         }
-        Method::Tpe => {
-            let n = s.study.trials.unwrap_or(0);
-            // The suggestions are not known yet: the random draws' cost stands for theirs.
-            let like = Study { method: Method::Random, ..s.study.clone() }.trials()?;
-            let work = like.iter().map(|t| t.config.epochs as f64 * runner::cost_per_epoch(&t.config)).sum();
-            tell(&observer, |o| o.started(n, work));
-            runner.run_with(&mut tpe::TpeSearch::new(s.study, s.sweep, s.workers), &observer)
-        }
+        Method::Tpe => unreachable!("check_split refuses a sharded tpe study"),
         Method::Asha => {
             let h = s.study.halving;
             tell(&observer, |o| o.started(halving::sizes(mine.len(), &h).iter().sum(), halving_work(&mine, &h)));
-            runner.run_with(&mut asha::AshaSearch::new(trials.clone(), &h, s.sweep)?, &observer)
+            let entries = runner.run_with(&mut asha::AshaSearch::new(trials.clone(), &h, s.sweep)?, &observer)?;
+            work::settle(s.sweep, last_rung.unwrap_or(1))?;
+            Ok(entries)
         }
-        Method::Halving => synchronous_halving(&runner, &mine, &s.study.halving, &observer),
+        Method::Halving => {
+            let entries = synchronous_halving(&runner, &mine, &s.study.halving, &observer)?;
+            work::settle(s.sweep, last_rung.unwrap_or(1))?;
+            Ok(entries)
+        }
     }
 }
 
@@ -241,21 +318,22 @@ fn halving_work(trials: &[&Trial], h: &Halving) -> f64 {
 }
 
 /// Halving and asha promote across all their trials, and each tpe trial follows from the ones
-/// before it: such studies cannot be split into shards (`--shard`) nor gathered from them
-/// (`--collect`).
+/// before it: such studies cannot be split into shards (`--shard`; tpe runs on many processes
+/// with `--join`), and halving and asha are not gathered by `--collect`.
 pub fn check_split(sweep: &SweepDir, study: &Study, shard: bool, collect: bool) -> Result<()> {
     let why = match study.method {
         Method::Grid | Method::Random => return Ok(()),
+        Method::Tpe if !shard => return Ok(()),
         Method::Halving | Method::Asha => "promotes across all its trials at every rung",
         Method::Tpe => "suggests each trial from the results of the ones before it",
     };
     let (m, shown) = (study.method.name(), sweep.path().display());
     match (shard, collect) {
         (true, _) => Err(Error::input(format!(
-            "--shard: a {m} study {why}, so it cannot be split; run it whole (or shard a grid or random study)"
+            "--shard: a {m} study {why}, so it cannot be split; run it whole, or from many processes with `sweep SPACE.toml --out DIR --join` (tpe), or shard a grid or random study"
         ))),
         (_, true) => Err(Error::input(format!(
-            "--collect gathers the shards of a grid or random study; continue a {m} study with `sweep --resume {shown}`"
+            "--collect gathers a grid, random or tpe study run by shards or --join; continue a {m} study with `sweep --resume {shown}`"
         ))),
         _ => Ok(()),
     }
@@ -287,23 +365,57 @@ fn check_batches(s: &Search) -> Result<()> {
 /// The finished trials of a grid or random study as its folders hold them (after shards ran),
 /// and the indices of the trials not finished.
 pub fn collect(sweep: &SweepDir, study: &Study) -> Result<(Vec<Entry>, Vec<usize>)> {
-    check_split(sweep, study, false, true)?;
-    let (mut entries, mut missing) = (Vec::new(), Vec::new());
-    for trial in study.trials()? {
-        let run = sweep.trial(trial.index);
-        let rows = metrics::read(&run.file(METRICS_FILE))?;
-        let finished = run.file(MODEL_FILE).exists() && rows.last().is_some_and(|r| r.epoch >= trial.config.epochs);
-        let status = if run.file(DIVERGED_FILE).exists() {
-            Status::Diverged
-        } else if finished {
-            Status::Done
-        } else {
-            missing.push(trial.index);
-            continue;
-        };
-        entries.push(Entry { trial, rows, status });
+    work::convert(sweep, study)?;
+    let (entries, missing) = work::entries(sweep, study)?;
+    for e in &entries {
+        check_trained_as_study(&sweep.trial(e.trial.index), &e.trial)?;
     }
     Ok((entries, missing))
+}
+
+/// A trial folder a shard left must hold the study's trial: a shard run by another binary or
+/// from another study may have trained other values. The recipes are compared field by field,
+/// all but `epochs`.
+fn check_trained_as_study(run: &RunDir, trial: &Trial) -> Result<()> {
+    let path = run.file(crate::run::CONFIG_FILE);
+    let again = "remove the folder and run its shard again";
+    if !path.is_file() {
+        return Err(Error::input(format!("{}: missing, so the trial's recipe is unknown; {again}", path.display())));
+    }
+    let saved = crate::config::TrainConfig::load(&path)?;
+    let fields = |c: &crate::config::TrainConfig| match toml::Value::try_from(c) {
+        Ok(toml::Value::Table(t)) => t,
+        _ => toml::Table::new(),
+    };
+    let (saved, want) = (fields(&saved), fields(&trial.config));
+    let differ: Vec<&String> = want.keys().filter(|k| *k != "epochs" && saved.get(*k) != want.get(*k)).collect();
+    if differ.is_empty() {
+        return Ok(());
+    }
+    let list = |t: &toml::Table| differ.iter().map(|k| format!("{k} = {}", t.get(*k).map_or("(none)".to_string(), |v| v.to_string()))).collect::<Vec<_>>().join(", ");
+    Err(Error::input(format!(
+        "{}: {} but the study's trial {} has {}; this trial was trained by another binary or study; {again}",
+        path.display(),
+        list(&saved),
+        trial.index,
+        list(&want)
+    )))
+}
+
+/// Where the `missing` trials are, for the N the shards noted: `shard 1/2 (001, 003)`, a part
+/// per shard; None when no shard ran.
+pub fn missing_shards(sweep: &SweepDir, study: &Study, missing: &[usize]) -> Result<Option<String>> {
+    let Some(n) = sweep.shards() else { return Ok(None) };
+    let trials = study.trials()?;
+    let shard = Shard::assign(&trials, n);
+    let mut held: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (t, k) in trials.iter().zip(shard) {
+        if missing.contains(&t.index) {
+            held.entry(k).or_default().push(format!("{:03}", t.index));
+        }
+    }
+    let parts: Vec<String> = held.iter().map(|(k, list)| format!("shard {k}/{n} ({})", list.join(", "))).collect();
+    Ok(Some(parts.join(", ")))
 }
 
 /// Rank the entries (best first) and write `leaderboard.csv`, `sweep.png`, the study's charts
@@ -349,10 +461,47 @@ mod tests {
     fn shards_parse_and_split_the_indices() {
         let s: Shard = "1/3".parse().unwrap();
         assert_eq!(s, Shard { k: 1, n: 3 });
-        assert_eq!((0..7).filter(|&i| s.has(i)).collect::<Vec<_>>(), [1, 4]);
+        // Seven trials of equal work: one at a time to the emptiest shard, the lowest first.
+        let study = Study::parse("[space]\nseed = [1, 2, 3, 4, 5, 6, 7]\n", "s.toml", StudyOverrides::default()).unwrap();
+        let trials = study.trials().unwrap();
+        assert_eq!(Shard::assign(&trials, 3), [0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(s.trials(&trials), [1, 4]);
+        let all: Vec<usize> = (0..3).flat_map(|k| Shard { k, n: 3 }.trials(&trials)).collect();
+        assert_eq!(all.len(), 7);
         for bad in ["3/3", "1", "a/2", "1/0", "-1/2"] {
             assert!(bad.parse::<Shard>().unwrap_err().contains("K/N"), "{bad}");
         }
+    }
+
+    /// Largest over smallest shard's work when `trials` are split by `shard` into `n`.
+    fn spread(trials: &[Trial], n: usize, shard: &dyn Fn(&Trial) -> usize) -> f64 {
+        let mut load = vec![0.0; n];
+        trials.iter().for_each(|t| load[shard(t)] += t.config.epochs as f64 * runner::cost_per_epoch(&t.config));
+        load.iter().copied().fold(0.0, f64::max) / load.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    #[test]
+    fn shards_get_about_equal_work() {
+        // lr.toml: 5 rates x 5/10/20 epochs of one model (epochs vary slowest: trials 10-14
+        // are the 20-epoch ones), 175 epochs in 3 shards: 60, 60 and 55.
+        let lr = Study::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sweeps/lr.toml"), StudyOverrides::default()).unwrap();
+        let trials = lr.trials().unwrap();
+        let assigned = Shard::assign(&trials, 3);
+        let balanced = spread(&trials, 3, &|t: &Trial| assigned[t.index]);
+        assert!((balanced - 60.0 / 55.0).abs() < 1e-9 && balanced <= 1.3, "largest / smallest shard: {balanced}");
+        // The trial index modulo 3 gave 65, 60 and 50 epochs.
+        assert!((spread(&trials, 3, &|t: &Trial| t.index % 3) - 65.0 / 50.0).abs() < 1e-9);
+        // Each shard process finds the same split from the study alone.
+        assert_eq!(Shard::assign(&lr.trials().unwrap(), 3), assigned);
+
+        // Where the costly field varies fastest, the index modulo N gave one shard every wide
+        // model: 8 times the work of the other. The split by work evens them out.
+        let wide = Study::parse("[space]\nlr = [0.01, 0.03, 0.1, 0.3]\nwidth = [16, 1024]\n", "s.toml", StudyOverrides::default()).unwrap();
+        let trials = wide.trials().unwrap();
+        let by_index = spread(&trials, 2, &|t: &Trial| t.index % 2);
+        assert!(by_index > 8.0, "{by_index}");
+        let assigned = Shard::assign(&trials, 2);
+        assert_eq!(spread(&trials, 2, &|t: &Trial| assigned[t.index]), 1.0);
     }
 
     #[test]

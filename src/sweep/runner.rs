@@ -14,7 +14,10 @@ use super::trials::Trial;
 use super::{SweepDir, SweepObserver};
 use crate::config::{Overrides, TrainConfig};
 use crate::error::{Error, Result};
-use crate::run::{METRICS_FILE, RunDir, metrics};
+use crate::run::{METRICS_FILE, RunDir, RunLock, metrics};
+use super::journal::{Journal, Op, State};
+use super::space::{Median, Study};
+use super::work;
 use crate::train::{self, Observer, RunControl, TrainData, TrainOptions, TrainOutcome, TrainPlan};
 
 /// Written into a trial's folder when its loss blew up: the trial is over (a resumed sweep does
@@ -49,6 +52,8 @@ pub struct Task {
     pub trial: Trial,
     pub epochs: usize,
     pub from: usize,
+    /// The trial folder's lock, when the job was claimed from the journal with it held.
+    pub hold: Option<RunLock>,
 }
 
 /// What a free worker does next.
@@ -127,6 +132,10 @@ pub struct Runner<'a> {
     pub workers: usize,
     /// The caller's stop switch (Ctrl-C): every trial in flight stops at its next step.
     pub stop: &'a Interrupter,
+    /// The study, whose journal hears every trial's start, epochs and end.
+    pub study: &'a Study,
+    /// halving and asha: the last rung's epochs (a trial is finished there); others: None.
+    pub last_rung: Option<usize>,
 }
 
 type Slot = Option<Result<Finished>>;
@@ -221,9 +230,10 @@ impl Runner<'_> {
             };
             let job = Job { trial: &task.trial, epochs: task.epochs, from: task.from };
             let began = Instant::now();
+            let hold = task.hold;
             let result = match &pool {
-                Some(p) => p.install(|| self.run_one(&job, abort)),
-                None => self.run_one(&job, abort),
+                Some(p) => p.install(|| self.run_one(&job, hold, abort)),
+                None => self.run_one(&job, hold, abort),
             };
             let mut b = board.lock().map_err(|_| fail(panicked()))?;
             match result {
@@ -260,8 +270,8 @@ impl Runner<'_> {
             };
             let began = Instant::now();
             let result = match &pool {
-                Some(p) => p.install(|| self.run_one(job, abort)),
-                None => self.run_one(job, abort),
+                Some(p) => p.install(|| self.run_one(job, None, abort)),
+                None => self.run_one(job, None, abort),
             };
             match &result {
                 Ok(f) => {
@@ -277,30 +287,71 @@ impl Runner<'_> {
         }
     }
 
-    fn run_one(&self, job: &Job, abort: &Interrupter) -> Result<Finished> {
-        let run = self.sweep.trial(job.trial.index);
+    fn run_one(&self, job: &Job, hold: Option<RunLock>, abort: &Interrupter) -> Result<Finished> {
+        let (run, n) = (self.sweep.trial(job.trial.index), job.trial.index);
         let done = |status, trained| -> Result<Finished> {
             let rows = metrics::read(&run.file(METRICS_FILE))?;
             Ok(Finished { entry: Entry { trial: job.trial.clone(), rows, status }, trained })
         };
-        if run.file(DIVERGED_FILE).exists() {
-            return done(Status::Diverged, 0);
+        let journal = work::journal_of(self.sweep);
+        // The journal says what became of the trial; the folder's mark stays for older studies.
+        let known = journal.read()?.trial(n).map(|t| t.state);
+        match known {
+            Some(State::Fail) => return done(Status::Diverged, 0),
+            Some(State::Pruned) => return done(Status::Pruned, 0),
+            _ if run.file(DIVERGED_FILE).exists() => return done(Status::Diverged, 0),
+            _ => {}
         }
         if self.stop.should_stop() {
             return Err(Error::Interrupted("stopped before the trial started".into()));
         }
-        let _lock = run.lock()?;
+        let claimed = hold.is_some();
+        let _lock = match hold {
+            Some(l) => l,
+            None => run.lock()?,
+        };
+        if !claimed {
+            journal.transact(|r| {
+                let state = r.trial(n).map(|t| t.state);
+                if state.is_none() && r.trials.len() != n {
+                    return Err(Error::failure(format!("{}: trial {n} is not in the study's journal; continue the study with `sweep --resume`", journal.path().display())));
+                }
+                let ops = if state.is_some_and(State::is_finished) { Vec::new() } else { work::start_ops(self.study, state, job.trial) };
+                Ok((ops, ()))
+            })?;
+        }
         let own = Interrupter::new();
-        let watch = Watch { own: own.clone(), sources: vec![self.stop.clone(), abort.clone()] };
+        let last = self.last_rung.unwrap_or(job.trial.config.epochs);
+        let pruned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let report = Report { journal: journal.clone(), trial: n, last, pruner: self.study.pruner, pruned: pruned.clone(), best: f64::NAN };
+        let watch = Watch { own: own.clone(), sources: vec![self.stop.clone(), abort.clone()], report };
         let control = RunControl { observer: Box::new(watch), interrupter: own, plots: false, tui: false, info: None };
+        let end = |state: State, extra: Vec<Op>| -> Result<()> {
+            let rows = metrics::read(&run.file(METRICS_FILE))?;
+            let values = (state != State::Fail).then(|| rows.last().map(|r| vec![r.test_acc])).flatten();
+            let mut ops = extra;
+            ops.push(Op::State { trial: n, state, values });
+            journal.append(&ops)
+        };
         match train_to(&run, &job.trial.config, job.epochs, Some(1), self.data, self.device, control) {
             // Read back from metrics.csv like every other entry: a trial's figures are the file's,
             // whether it trained now or before a resume (tpe and asha decide on them).
-            Ok(o) => done(Status::Done, o.trained),
+            Ok(o) => {
+                if job.epochs >= last && known != Some(State::Complete) {
+                    end(State::Complete, Vec::new())?;
+                }
+                done(Status::Done, o.trained)
+            }
             Err(e) if is_divergence(&e) => {
                 let path = run.file(DIVERGED_FILE);
                 crate::fsutil::atomic_write(&path, format!("{e}\n").as_bytes()).map_err(|err| Error::io("cannot write", &path, err))?;
+                end(State::Fail, vec![Op::TrialUserAttr { trial: n, key: work::REASON.into(), value: e.to_string().into() }])?;
                 done(Status::Diverged, 0)
+            }
+            Err(Error::Interrupted(_)) if pruned.load(Ordering::SeqCst) => {
+                end(State::Pruned, Vec::new())?;
+                let trained = metrics::read(&run.file(METRICS_FILE))?.len();
+                done(Status::Pruned, trained)
             }
             Err(e) => Err(e),
         }
@@ -339,6 +390,64 @@ pub fn train_to(run: &RunDir, cfg: &TrainConfig, epochs: usize, keep: Option<usi
 struct Watch {
     own: Interrupter,
     sources: Vec<Interrupter>,
+    report: Report,
+}
+
+/// Writes each epoch's validation accuracy to the journal (Optuna's intermediate values), and
+/// stops the trial when the study's pruner says so.
+struct Report {
+    journal: Journal,
+    trial: usize,
+    /// The epochs at which the trial is finished (never pruned there).
+    last: usize,
+    pruner: Option<Median>,
+    pruned: Arc<std::sync::atomic::AtomicBool>,
+    /// The best validation accuracy so far.
+    best: f64,
+}
+
+impl Report {
+    /// Returns whether to prune the trial after `row`.
+    fn epoch(&mut self, row: &crate::run::metrics::EpochRow) -> Result<bool> {
+        let (step, value) = (row.epoch as i64, row.test_acc);
+        // Optuna's readers take NaN, but optuna-dashboard fails on it: a NaN epoch is left out.
+        if !value.is_finite() {
+            return Ok(false);
+        }
+        self.best = if self.best.is_nan() { value } else { self.best.max(value) };
+        let best = self.best;
+        let (trial, last, pruner) = (self.trial, self.last, self.pruner);
+        self.journal.transact(|r| {
+            let prune = pruner.is_some_and(|m| row.epoch < last && should_prune(r, &m, step, best));
+            Ok((vec![Op::Intermediate { trial, step, value }], prune))
+        })
+    }
+}
+
+/// Optuna's MedianPruner at `step` (maximising): after `warmup` epochs and `startup` finished
+/// trials, prune when the trial's best so far is below the median of the finished trials'
+/// values at `step` (a NaN best is pruned).
+pub fn should_prune(r: &super::journal::Replay, m: &Median, step: i64, best: f64) -> bool {
+    if step as usize <= m.warmup {
+        return false;
+    }
+    let complete: Vec<&super::journal::JTrial> = r.trials.iter().filter(|t| t.state == State::Complete).collect();
+    if complete.is_empty() || complete.len() < m.startup {
+        return false;
+    }
+    let mut at: Vec<f64> = complete.iter().filter_map(|t| t.intermediate.get(&step).copied()).filter(|v| !v.is_nan()).collect();
+    if at.is_empty() {
+        return false;
+    }
+    if best.is_nan() {
+        return true;
+    }
+    at.sort_by(f64::total_cmp);
+    // numpy's percentile(50) with linear interpolation.
+    let pos = (at.len() - 1) as f64 * 0.5;
+    let (lo, hi) = (at[pos.floor() as usize], at[pos.ceil() as usize]);
+    let median = lo + (hi - lo) * (pos - pos.floor());
+    best < median
 }
 
 impl Watch {
@@ -350,6 +459,18 @@ impl Watch {
 }
 
 impl Observer for Watch {
+    fn epoch_finished(&mut self, row: &crate::run::metrics::EpochRow, _total_epochs: usize) {
+        // A journal that cannot be written stops the trial: its epochs would be missing there.
+        match self.report.epoch(row) {
+            Ok(false) => {}
+            Ok(true) => {
+                self.report.pruned.store(true, Ordering::SeqCst);
+                self.own.stop(Some("pruned"));
+            }
+            Err(_) => self.own.stop(Some("the study's journal cannot be written")),
+        }
+    }
+
     fn split_started(&mut self, _epoch: usize, _total: usize, _valid: bool, _items: usize) {
         self.check();
     }

@@ -93,6 +93,29 @@ impl Default for Tpe {
     }
 }
 
+/// `pruner = "median"`: Optuna's MedianPruner. After epoch e (e > `warmup`), a trial whose best
+/// validation accuracy so far is below the median of the finished trials' at epoch e is stopped
+/// (PRUNED), once `startup` trials have finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Median {
+    pub startup: usize,
+    pub warmup: usize,
+}
+
+impl Default for Median {
+    fn default() -> Self {
+        Self { startup: 5, warmup: 0 }
+    }
+}
+
+/// The pruners a study may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrunerKind {
+    Median,
+}
+
 /// Successive halving: every trial gets `r_min` epochs; the best 1/`eta` get `eta` times as many,
 /// up to `r_max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +182,8 @@ pub struct Study {
     pub val_size: usize,
     pub halving: Halving,
     pub tpe: Tpe,
+    /// `pruner = "median"` (grid, random, tpe): its settings; None: no pruning.
+    pub pruner: Option<Median>,
     /// The recipe every trial starts from.
     pub fixed: TrainConfig,
     /// Swept fields, in [`FIELDS`] order.
@@ -183,6 +208,10 @@ struct File {
     halving: Option<Halving>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tpe: Option<Tpe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pruner: Option<PrunerKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    median: Option<Median>,
     space: toml::Table,
 }
 
@@ -246,6 +275,11 @@ impl Study {
             val_size: f.val_size,
             halving: f.halving.unwrap_or_default(),
             tpe: f.tpe.unwrap_or_default(),
+            pruner: match (f.pruner, f.median) {
+                (Some(PrunerKind::Median), m) => Some(m.unwrap_or_default()),
+                (None, Some(_)) => return Err("[median] is set but no pruner: add pruner = \"median\"".into()),
+                (None, None) => None,
+            },
             fixed,
             space,
         };
@@ -256,6 +290,9 @@ impl Study {
     fn check(&self) -> std::result::Result<(), String> {
         if self.space.is_empty() {
             return Err("[space] is empty; list at least one field to sweep, e.g. lr = [0.05, 0.1, 0.2]".into());
+        }
+        if self.pruner.is_some() && self.method.has_rungs() {
+            return Err(format!("field `pruner`: a {} study stops trials at its rungs already; remove pruner, or use method = \"random\" or \"tpe\"", self.method.name()));
         }
         if self.val_size == 0 {
             return Err("field `val_size` must be at least 1 (trials are ranked on the held-out images)".into());
@@ -344,6 +381,8 @@ impl Study {
             fixed,
             halving: self.method.has_rungs().then_some(self.halving),
             tpe: (self.method == Method::Tpe).then_some(self.tpe),
+            pruner: self.pruner.map(|_| PrunerKind::Median),
+            median: self.pruner,
             space,
         };
         toml::to_string(&file).unwrap_or_default()

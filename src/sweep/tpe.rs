@@ -1,30 +1,36 @@
-//! `method = "tpe"`: the tree-structured Parzen estimator, as Optuna's default sampler runs it,
-//! on the `tpe` crate. One estimator per swept field (independent, Optuna's default); the first
-//! `startup` trials are the draws `method = "random"` makes; every later trial is the candidate,
-//! out of `candidates` drawn from the density of the best results, that is likeliest under the
-//! best and least under the rest.
+//! `method = "tpe"`: the tree-structured Parzen estimator, the algorithm of Optuna's default
+//! sampler, on the `tpe` crate. One estimator per swept field (independent, as Optuna's
+//! default); the first `startup` trials are the draws `method = "random"` makes; every later
+//! trial is the candidate, out of `candidates` drawn from the density of the best results, that
+//! is likeliest under the best and least under the rest.
+//!
+//! Not Optuna's `TPESampler` with its defaults: the best are `ceil(0.1 n)` of `n` results with
+//! no cap (Optuna: at most 25), every result weighs the same (Optuna's default weights give all
+//! but the latest 25 less), the constant liar is always on (Optuna: `constant_liar=False`), and
+//! the kernels' widths and prior are the `tpe` crate's.
 //!
 //! Reproducible by construction. Trial `i` is suggested from the results of trials `0..=i-K`
-//! (`K`: the workers), with trials `i-K+1..i-1` pending: they are in flight, and count as the
-//! worst result so far (Optuna's "constant liar"), so that two workers do not both try the same
-//! spot. A free worker waits for trial `i-K` before it suggests trial `i`. Each suggestion has its
-//! own generator, seeded by the study's seed and `i`, and is saved in its trial folder
-//! (`params.toml`) before the trial trains. The same study with the same `--workers` asks the
-//! same trials whether or not it was interrupted and resumed; a resumed trial keeps its saved
-//! suggestion whatever `--workers` says.
+//! only (`K`: the workers), so that the suggestion does not depend on which trial ends first.
+//! Trials `i-K+1..i-1` count as pending, at the worst result so far (the "constant liar"),
+//! whether or not they have finished, so that two workers do not both try the same spot. A
+//! free worker waits for trial `i-K` before it suggests trial `i`. Each suggestion has its
+//! own generator, seeded by the study's seed and `i`, and is written to the study's journal
+//! with the claim of its trial ([`super::work`]). `K` is the workers of the process that
+//! started the study, kept in the journal: a resumed study asks the same trials whatever
+//! `--workers` says then. Processes that `--join` one study suggest from every finished trial,
+//! the running ones pending (reproducible no more: it depends on which trial ends first).
 //!
 //! TPE studies are not sharded (`--shard`): each trial depends on the ones before it.
+//! Folders from before the journal kept each suggestion in `params.toml`; [`load_params`]
+//! reads them once, when such a study is turned into a journal.
 
 use std::path::Path;
 
 use rand_tpe::SeedableRng;
 use toml::Value;
 
-use super::leaderboard::Entry;
-use super::runner::{Next, Scheduler, Task};
 use super::space::{Domain, Param, Study};
-use super::trials::{Trial, draw, round3};
-use super::SweepDir;
+use super::trials::draw;
 use crate::error::{Error, Result};
 
 /// A trial folder's saved suggestion: the swept fields' values.
@@ -121,76 +127,19 @@ impl<'a> Coding<'a> {
         }
     }
 
-    /// The estimator's number as a value, rounded like the random draws.
+    /// The estimator's number as a value, in full precision like the random draws.
     fn decode(&self, x: f64) -> Value {
         match *self {
             Coding::Choice(values) => values[(x.max(0.0) as usize).min(values.len() - 1)].clone(),
-            Coding::Uniform(a, b) => Value::Float(round3(x).clamp(a, b)),
-            Coding::Log(a, b) => Value::Float(round3(x.exp()).clamp(a, b)),
+            Coding::Uniform(a, b) => Value::Float(x.clamp(a, b)),
+            Coding::Log(a, b) => Value::Float(x.exp().clamp(a, b)),
             Coding::IntLog(a, b) => Value::Integer((x.exp().floor() as i64).clamp(a, b)),
         }
     }
 }
 
-/// Hands out a TPE study's trials to the workers in index order, each suggested once the trial
-/// `lag` places before it has finished.
-pub struct TpeSearch<'a> {
-    study: &'a Study,
-    sweep: &'a SweepDir,
-    lag: usize,
-    total: usize,
-    /// The trials suggested so far, in index order.
-    made: Vec<Trial>,
-    /// Their validation accuracy once finished (NaN: diverged).
-    results: Vec<Option<f64>>,
-}
 
-impl<'a> TpeSearch<'a> {
-    /// `workers` trials train at once.
-    pub fn new(study: &'a Study, sweep: &'a SweepDir, workers: usize) -> Self {
-        let total = study.trials.unwrap_or(0);
-        Self { study, sweep, lag: workers.max(1), total, made: Vec::new(), results: Vec::new() }
-    }
-
-    fn suggestion(&self, i: usize) -> Result<Vec<(String, Value)>> {
-        let file = self.sweep.trial(i).file(PARAMS_FILE);
-        if file.is_file() {
-            return load_params(&file, self.study);
-        }
-        let known = (i + 1).saturating_sub(self.lag);
-        let finished: Vec<(&[(String, Value)], f64)> =
-            (0..known).filter_map(|j| self.results[j].map(|acc| (self.made[j].params.as_slice(), acc))).collect();
-        let pending: Vec<&[(String, Value)]> = (known..i).map(|j| self.made[j].params.as_slice()).collect();
-        let params = suggest(self.study, i, &finished, &pending)?;
-        save_params(&file, &params)?;
-        Ok(params)
-    }
-}
-
-impl Scheduler for TpeSearch<'_> {
-    fn next(&mut self) -> Result<Next> {
-        let i = self.made.len();
-        if i >= self.total {
-            return Ok(Next::Done);
-        }
-        // Trial i follows from trials 0..=i-lag: wait until they are all in.
-        if i >= self.lag && self.results[..=i - self.lag].iter().any(Option::is_none) {
-            return Ok(Next::Wait);
-        }
-        let trial = self.study.trial(i, self.suggestion(i)?)?;
-        self.made.push(trial.clone());
-        self.results.push(None);
-        let epochs = trial.config.epochs;
-        Ok(Next::Job(Task { trial, epochs, from: 0 }))
-    }
-
-    fn finished(&mut self, entry: &Entry) {
-        if let Some(r) = self.results.get_mut(entry.trial.index) {
-            *r = Some(entry.val_acc());
-        }
-    }
-}
-
+#[cfg(test)]
 fn save_params(path: &Path, params: &[(String, Value)]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
@@ -200,7 +149,7 @@ fn save_params(path: &Path, params: &[(String, Value)]) -> Result<()> {
 }
 
 /// A saved suggestion, in the study's field order; refused when it does not fit the study.
-fn load_params(path: &Path, study: &Study) -> Result<Vec<(String, Value)>> {
+pub fn load_params(path: &Path, study: &Study) -> Result<Vec<(String, Value)>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
     let bad = |why: &str| Error::data(path, format!("{why}; delete the trial's folder to suggest it again"));
     let table: toml::Table = toml::from_str(&text).map_err(|_| bad("not a TOML table of the swept fields"))?;
@@ -255,8 +204,10 @@ mod tests {
         for (p, _) in &done {
             let t = s.trial(0, p.clone()).unwrap().config;
             assert!((0.001..=1.0).contains(&t.lr) && (16..=1024).contains(&t.hidden[0]) && (0.0..=0.5).contains(&t.dropout), "{t:?}");
-            assert_eq!(round3(t.lr), t.lr);
         }
+        // Suggestions keep their full precision (only their text is rounded).
+        let round3 = crate::sweep::trials::round3;
+        assert!(done[10..].iter().any(|(p, _)| value_of(p, "lr").and_then(Value::as_float).is_some_and(|x| round3(x) != x)), "suggested rates are rounded");
         // The same history gives the same suggestion.
         assert_eq!(run(&s, 20), done[..20]);
     }
@@ -301,6 +252,12 @@ mod tests {
         let f = dir.path().join("t/params.toml");
         save_params(&f, &p).unwrap();
         assert_eq!(load_params(&f, &s).unwrap(), p);
+        // Full-precision values come back bit for bit.
+        for x in [0.021_893_417_234_567_89, 0.1 + 0.2, 0.999_999_999_999_999_9, 1e-7 / 3.0, std::f64::consts::PI] {
+            let q = vec![("lr".to_string(), Value::Float(x)), ("width".to_string(), Value::Integer(64))];
+            save_params(&f, &q).unwrap();
+            assert_eq!(load_params(&f, &s).unwrap(), q, "{x:e}");
+        }
         std::fs::write(&f, "width = 64\n").unwrap();
         let e = load_params(&f, &s).unwrap_err().to_string();
         assert!(e.contains("params.toml") && e.contains("`lr`") && !e.contains('\n'), "{e}");

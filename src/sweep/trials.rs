@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// One configuration of the study.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trial {
-    /// Position in the study (0-based): the folder `trials/NNN` and the shard it belongs to.
+    /// Position in the study (0-based): the folder `trials/NNN`.
     pub index: usize,
     /// The swept fields' values, in the study's order.
     pub params: Vec<(String, Value)>,
@@ -54,11 +54,24 @@ fn describe(params: &[(String, Value)]) -> String {
     parts.join(" ")
 }
 
-/// A value as the leaderboard shows it: `0.1`, `relu`, `128-64` for a list of layers.
+/// A value as the leaderboard's table and the trial descriptions show it: `0.1`, `relu`,
+/// `128-64` for a list of layers; a real number in three significant digits (`0.0219`; the
+/// trial trains with the full value, which its `config.toml` holds).
 pub fn value_text(v: &Value) -> String {
+    text(v, true)
+}
+
+/// A value as `leaderboard.csv` holds it: like [`value_text`], but a real number in full (the
+/// shortest text that reads back as the value the trial trained with).
+pub fn value_cell(v: &Value) -> String {
+    text(v, false)
+}
+
+fn text(v: &Value, round: bool) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Array(a) => a.iter().map(value_text).collect::<Vec<_>>().join("-"),
+        Value::Float(x) if round => Value::Float(round3(*x)).to_string(),
+        Value::Array(a) => a.iter().map(|v| text(v, round)).collect::<Vec<_>>().join("-"),
         other => other.to_string(),
     }
 }
@@ -92,8 +105,9 @@ pub(crate) fn draw(space: &[Param], seed: u64, index: usize) -> Vec<(String, Val
 fn draw_one(d: &Domain, rng: &mut impl Rng) -> Value {
     match *d {
         Domain::Values(ref v) => v[rng.random_range(0..v.len())].clone(),
-        Domain::Uniform(a, b) => Value::Float(round3(rng.random_range(a..=b)).clamp(a, b)),
-        Domain::LogUniform(a, b) => Value::Float(round3(rng.random_range(a.ln()..=b.ln()).exp()).clamp(a, b)),
+        // Full precision: rounding here would leave a narrow range a handful of values.
+        Domain::Uniform(a, b) => Value::Float(rng.random_range(a..=b).clamp(a, b)),
+        Domain::LogUniform(a, b) => Value::Float(rng.random_range(a.ln()..=b.ln()).exp().clamp(a, b)),
         Domain::IntLogUniform(a, b) => {
             // Uniform in log space over [a, b + 1), floored: every integer gets its share.
             let x = rng.random_range((a as f64).ln()..((b + 1) as f64).ln()).exp().floor() as i64;
@@ -102,7 +116,8 @@ fn draw_one(d: &Domain, rng: &mut impl Rng) -> Value {
     }
 }
 
-/// Round to three significant digits, so drawn rates read as 0.0735, not 0.07348127.
+/// Round to three significant digits, so drawn rates read as 0.0735, not 0.07348127 (for
+/// display only: see [`value_text`]).
 pub(crate) fn round3(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return x;
@@ -162,7 +177,12 @@ mod tests {
         for t in &all {
             let c = &t.config;
             assert!((0.01..=1.0).contains(&c.lr) && (16..=1024).contains(&c.hidden[0]) && (0.0..=0.5).contains(&c.dropout), "{c:?}");
-            assert_eq!(round3(c.lr), c.lr);
+        }
+        // Drawn values keep their full precision; only their text is rounded.
+        assert!(all.iter().any(|t| round3(t.config.lr) != t.config.lr), "no rate has more than three digits");
+        for t in &all {
+            assert_eq!(t.params[0].1, Value::Float(t.config.lr));
+            assert_eq!(t.describe().split(' ').next().unwrap(), format!("lr={}", Value::Float(round3(t.config.lr))));
         }
         // Log-uniform: about as many rates below 0.1 as above.
         let low = all.iter().filter(|t| t.config.lr < 0.1).count();
@@ -177,5 +197,31 @@ mod tests {
         assert_eq!(round3(0.0), 0.0);
         assert_eq!(round3(-1.23456), -1.23);
         assert_eq!(value_text(&Value::Float(0.0735)), "0.0735");
+        assert_eq!(value_text(&Value::Float(0.021_893_417)), "0.0219");
+        assert_eq!(value_text(&Value::Float(1.0)), "1.0");
+        assert_eq!(value_cell(&Value::Float(0.021_893_417)), "0.021893417");
+        assert_eq!(value_cell(&Value::Array(vec![Value::Integer(128), Value::Integer(64)])), "128-64");
+    }
+
+    #[test]
+    fn a_narrow_range_gives_many_distinct_values() {
+        let s = study("method = \"random\"\ntrials = 40\n[space]\nmomentum = { uniform = [0.99, 0.999] }\n");
+        let values: Vec<f64> = s.trials().unwrap().iter().map(|t| t.config.momentum).collect();
+        assert!(values.iter().all(|m| (0.99..=0.999).contains(m)), "{values:?}");
+        let mut distinct = values.clone();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        assert!(distinct.len() >= 30, "{} distinct values of 40: {distinct:?}", distinct.len());
+    }
+
+    #[test]
+    fn a_drawn_value_survives_the_trial_config_file_exactly() {
+        let s = study("method = \"random\"\ntrials = 40\nseed = 5\n[space]\nlr = { log_uniform = [0.001, 1.0] }\nmomentum = { uniform = [0.0, 0.99] }\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        for t in s.trials().unwrap() {
+            t.config.save(&path).unwrap();
+            assert_eq!(TrainConfig::load(&path).unwrap(), t.config);
+        }
     }
 }
