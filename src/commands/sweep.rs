@@ -81,6 +81,9 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
     }
     let (dir, study) = resolve(args)?;
     sweep::check_split(&dir, &study, args.shard.is_some(), args.collect)?;
+    if args.join && study.method == Method::Halving {
+        return Err(Error::input("--join: a halving study waits for every trial at each rung, so it runs in one process; use method = \"asha\" (asynchronous) to run it from many"));
+    }
     // Shards share the folder (each trial has its own lock), and so do joined processes; anyone
     // else holds it alone.
     let _lock = match (args.shard, args.join) {
@@ -106,15 +109,15 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
         if !missing.is_empty() {
             let list = missing.iter().map(|i| format!("{i:03}")).collect::<Vec<_>>().join(", ");
             if !args.partial {
-                let held = match sweep::missing_shards(&dir, &study, &missing)? {
-                    Some(shards) => format!("{shards} of "),
-                    None => String::new(),
+                let shown = dir.path().display();
+                let again = match (dir.shards(), sweep::missing_shards(&dir, &study, &missing)?) {
+                    (Some(_), Some(shards)) => format!("run the shards that hold them again ({shards} of `sweep SPACE.toml --out {shown} --shard K/N`)"),
+                    (Some(_), None) => format!("run the shards that hold them again (`sweep SPACE.toml --out {shown} --shard K/N`)"),
+                    (None, _) => format!("run `sweep SPACE.toml --out {shown} --join` again (a trial whose worker died is continued from its checkpoint)"),
                 };
                 return Err(Error::failure(format!(
-                    "--collect: {} trial(s) of the study are not finished ({list}); run the shards that hold them again ({held}`sweep SPACE.toml --out {} --shard K/N`), then `sweep --collect {}` again, or pass --partial to rank and refit the finished ones",
-                    missing.len(),
-                    dir.path().display(),
-                    dir.path().display()
+                    "--collect: {} trial(s) of the study are not finished ({list}); {again}, then `sweep --collect {shown}` again, or pass --partial to rank and refit the finished ones",
+                    missing.len()
                 )));
             }
             out(format!("collect --partial: {} trial(s) not finished ({list}); ranking the finished ones", missing.len()));
@@ -171,6 +174,9 @@ fn enqueue(args: &SweepArgs, out: Out) -> Result<()> {
     };
     let dir = SweepDir::new(path);
     let study = dir.load_study()?;
+    if study.method == Method::Halving {
+        return Err(Error::input("--enqueue: a halving study trains the trials it drew, rung by rung; enqueue into a grid, random, tpe or asha study"));
+    }
     let mut given = Vec::new();
     for v in &args.values {
         let Some((k, x)) = v.split_once('=') else {

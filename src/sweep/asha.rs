@@ -20,8 +20,13 @@ use super::runner::{DIVERGED_FILE, Next, Scheduler, Task};
 use super::space::Halving;
 use super::trials::Trial;
 use super::SweepDir;
+use super::journal::{Replay, State};
 use crate::error::Result;
+use crate::run::metrics::EpochRow;
 use crate::run::{METRICS_FILE, metrics};
+
+/// A trial's system attribute in the journal: the epochs its job trains to.
+pub const TARGET: &str = "d2l:target";
 
 pub struct AshaSearch {
     trials: Vec<Trial>,
@@ -46,6 +51,65 @@ pub struct AshaSearch {
 impl AshaSearch {
     /// The search over `trials`, continued from what `sweep`'s trial folders hold.
     pub fn new(trials: Vec<Trial>, h: &Halving, sweep: &SweepDir) -> Result<Self> {
+        let mut s = Self::blank(trials, h);
+        for i in 0..s.trials.len() {
+            let run = sweep.trial(i);
+            if !run.holds_run() {
+                s.fresh.push_back(i);
+                continue;
+            }
+            let rows = metrics::read(&run.file(METRICS_FILE))?;
+            let status = if run.file(DIVERGED_FILE).exists() { Status::Diverged } else { Status::Done };
+            s.restore(Entry { trial: s.trials[i].clone(), rows, status });
+        }
+        Ok(s)
+    }
+
+    /// The search as a study's journal holds it (`trials`: the journal's, by number): WAITING
+    /// trials are fresh draws; a trial another worker trains (`busy`) is in flight towards the
+    /// rung its `d2l:target` names; the others are restored as from their folders, their
+    /// epochs' validation accuracy being the journal's intermediate values. A trial the journal
+    /// finished (COMPLETE, PRUNED, FAIL) never goes on.
+    pub fn from_journal(trials: Vec<Trial>, h: &Halving, r: &Replay, busy: &dyn Fn(usize) -> bool) -> Self {
+        let mut s = Self::blank(trials, h);
+        let (last, n) = (s.rungs.len() - 1, s.trials.len());
+        for jt in r.trials.iter().filter(|t| t.number < n) {
+            let i = jt.number;
+            if jt.system_attrs.contains_key(super::work::REFUSED) {
+                s.over[i] = true;
+                continue;
+            }
+            if jt.state == State::Waiting {
+                s.fresh.push_back(i);
+                continue;
+            }
+            let rows = jt
+                .intermediate
+                .iter()
+                .map(|(&e, &v)| EpochRow { epoch: e.max(0) as usize, train_loss: f64::NAN, train_acc: f64::NAN, test_loss: f64::NAN, test_acc: v, seconds: 0.0 })
+                .collect();
+            let status = if jt.state == State::Fail { Status::Diverged } else { Status::Done };
+            let e = Entry { trial: s.trials[i].clone(), rows, status };
+            if jt.state == State::Running && busy(i) {
+                let aim = jt.system_attrs.get(TARGET).and_then(serde_json::Value::as_u64).map_or(s.rungs[0], |x| x as usize);
+                let k = s.rungs.iter().position(|&r| r >= aim).unwrap_or(last);
+                if k > 0 {
+                    s.target[i] = Some(k - 1);
+                    s.record(&e);
+                }
+                s.target[i] = Some(k);
+                s.in_flight[i] = true;
+                continue;
+            }
+            s.restore(e);
+            if jt.state.is_finished() {
+                s.over[i] = true;
+            }
+        }
+        s
+    }
+
+    fn blank(trials: Vec<Trial>, h: &Halving) -> Self {
         let rungs = halving::rungs(h);
         let n = trials.len();
         let mut s = AshaSearch {
@@ -62,17 +126,7 @@ impl AshaSearch {
             trials,
         };
         s.reached = vec![Vec::new(); s.rungs.len()];
-        for i in 0..n {
-            let run = sweep.trial(i);
-            if !run.holds_run() {
-                s.fresh.push_back(i);
-                continue;
-            }
-            let rows = metrics::read(&run.file(METRICS_FILE))?;
-            let status = if run.file(DIVERGED_FILE).exists() { Status::Diverged } else { Status::Done };
-            s.restore(Entry { trial: s.trials[i].clone(), rows, status });
-        }
-        Ok(s)
+        s
     }
 
     /// Take in a trial found in its folder: the rungs it reached, and whether it was caught

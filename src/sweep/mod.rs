@@ -193,10 +193,13 @@ impl SweepDir {
     pub fn start(&self, study: &Study, shared: bool) -> Result<()> {
         let shown = self.path().display();
         if self.file(STUDY_FILE).exists() {
-            let same = self.load_study().is_ok_and(|s| s.to_toml() == study.to_toml());
-            return match (shared, same) {
-                (true, true) => Ok(()),
-                (true, false) => Err(Error::input(format!("{shown}: holds another study (its {STUDY_FILE} differs); give each study its own --out"))),
+            let theirs = self.load_study().map(|s| s.to_toml()).unwrap_or_default();
+            let differ = work::first_difference(&theirs, &study.to_toml());
+            return match (shared, differ) {
+                (true, None) => Ok(()),
+                (true, Some((a, b))) => Err(Error::input(format!(
+                    "{shown}: holds another study: its {STUDY_FILE} has `{a}` where this one has `{b}`; run every process with the same space file and options, or give each study its own --out"
+                ))),
                 (false, _) => Err(Error::input(format!(
                     "{shown}: already holds a sweep; continue it with `sweep --resume {shown}`, or pick another --out"
                 ))),
@@ -265,9 +268,12 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
         Method::Asha => {
             let h = s.study.halving;
             tell(&observer, |o| o.started(halving::sizes(mine.len(), &h).iter().sum(), halving_work(&mine, &h)));
-            let entries = runner.run_with(&mut asha::AshaSearch::new(trials.clone(), &h, s.sweep)?, &observer)?;
-            work::settle(s.sweep, last_rung.unwrap_or(1))?;
-            Ok(entries)
+            let mut claims = work::JournalAsha::new(s.study, s.sweep)?;
+            for e in claims.found() {
+                tell(&observer, |o| o.trial_finished(&e, 0, runner::JobWork { planned: 0.0, trained: 0.0, seconds: 0.0 }));
+            }
+            runner.run_with(&mut claims, &observer)?;
+            Ok(work::entries(s.sweep, s.study)?.0)
         }
         Method::Halving => {
             let entries = synchronous_halving(&runner, &mine, &s.study.halving, &observer)?;
@@ -324,16 +330,17 @@ pub fn check_split(sweep: &SweepDir, study: &Study, shard: bool, collect: bool) 
     let why = match study.method {
         Method::Grid | Method::Random => return Ok(()),
         Method::Tpe if !shard => return Ok(()),
+        Method::Asha if !shard => return Ok(()),
         Method::Halving | Method::Asha => "promotes across all its trials at every rung",
         Method::Tpe => "suggests each trial from the results of the ones before it",
     };
     let (m, shown) = (study.method.name(), sweep.path().display());
     match (shard, collect) {
         (true, _) => Err(Error::input(format!(
-            "--shard: a {m} study {why}, so it cannot be split; run it whole, or from many processes with `sweep SPACE.toml --out DIR --join` (tpe), or shard a grid or random study"
+            "--shard: a {m} study {why}, so it cannot be split; run it whole, or from many processes with `sweep SPACE.toml --out DIR --join` (tpe, asha), or shard a grid or random study"
         ))),
         (_, true) => Err(Error::input(format!(
-            "--collect gathers a grid, random or tpe study run by shards or --join; continue a {m} study with `sweep --resume {shown}`"
+            "--collect gathers a grid, random, tpe or asha study run by shards or --join; continue a {m} study with `sweep --resume {shown}`"
         ))),
         _ => Ok(()),
     }

@@ -455,6 +455,9 @@ impl Watch {
         if self.sources.iter().any(|s| s.should_stop()) {
             self.own.stop(Some("the sweep is stopping"));
         }
+        if self.report.pruned.load(Ordering::SeqCst) {
+            self.own.stop(Some("pruned"));
+        }
     }
 }
 
@@ -463,10 +466,9 @@ impl Observer for Watch {
         // A journal that cannot be written stops the trial: its epochs would be missing there.
         match self.report.epoch(row) {
             Ok(false) => {}
-            Ok(true) => {
-                self.report.pruned.store(true, Ordering::SeqCst);
-                self.own.stop(Some("pruned"));
-            }
+            // Stopped when the next epoch starts: by then this epoch's checkpoint is saved, and
+            // a stop between an epoch's row and its checkpoint would drop the row.
+            Ok(true) => self.report.pruned.store(true, Ordering::SeqCst),
             Err(_) => self.own.stop(Some("the study's journal cannot be written")),
         }
     }

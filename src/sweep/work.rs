@@ -125,7 +125,7 @@ pub fn begin(sweep: &SweepDir, study: &Study, join: bool, lag: Option<usize>) ->
     })
 }
 
-fn first_difference(a: &str, b: &str) -> Option<(String, String)> {
+pub(crate) fn first_difference(a: &str, b: &str) -> Option<(String, String)> {
     let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
     (0..la.len().max(lb.len())).find_map(|i| {
         let (x, y) = (la.get(i).copied().unwrap_or("(nothing)"), lb.get(i).copied().unwrap_or("(nothing)"));
@@ -143,7 +143,7 @@ pub fn trial_of(study: &Study, jt: &JTrial) -> Result<Trial> {
         let v = if let Some((x, _)) = jt.params.get(&p.name) {
             params::external(&p.domain, *x).ok_or_else(|| Error::input(format!("journal.log: trial {}'s `{}` ({x}) is not one of the space's values", jt.number, p.name)))?
         } else if let Some(given) = fixed.and_then(|f| f.get(&p.name)) {
-            params::from_outside(p, given).map_err(|m| Error::input(format!("journal.log: trial {} was enqueued with {m}; enqueue values from the space", jt.number)))?
+            params::from_outside(p, given).map_err(|m| Error::input(format!("journal.log: trial {} was enqueued with a value outside the space ({m}); enqueue values from the space", jt.number)))?
         } else {
             d
         };
@@ -155,6 +155,34 @@ pub fn trial_of(study: &Study, jt: &JTrial) -> Result<Trial> {
         return Err(Error::input(format!("journal.log: trial {} was enqueued with `{k}`, which the study does not sweep", jt.number)));
     }
     study.trial(jt.number, values)
+}
+
+/// Set on a WAITING trial whose values are not the space's (enqueued from outside): it is
+/// FAIL with its reason, and no search counts it.
+pub const REFUSED: &str = "d2l:refused";
+
+/// [`trial_of`], or for a trial refused as enqueued, the draw of its number (its values are
+/// never trained; only its place counts).
+pub fn trial_or_draw(study: &Study, jt: &JTrial) -> Result<Trial> {
+    if jt.system_attrs.contains_key(REFUSED) {
+        return study.trial(jt.number, draw(&study.space, study.seed, jt.number));
+    }
+    trial_of(study, jt)
+}
+
+/// FAIL, with the reason, every WAITING trial whose values are not the space's: an enqueue
+/// from outside the space must not stop the study.
+fn refuse_bad_waiting(study: &Study, r: &Replay) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for jt in r.trials.iter().filter(|t| t.state == State::Waiting) {
+        if let Err(e) = trial_of(study, jt) {
+            let n = jt.number;
+            ops.push(Op::TrialSystemAttr { trial: n, key: REFUSED.into(), value: true.into() });
+            ops.push(Op::TrialUserAttr { trial: n, key: REASON.into(), value: e.to_string().into() });
+            ops.push(Op::State { trial: n, state: State::Fail, values: None });
+        }
+    }
+    ops
 }
 
 /// The ops that make `trial` RUNNING for this worker (a WAITING one popped) with its values.
@@ -216,6 +244,11 @@ impl<'a> JournalWork<'a> {
 
     fn claim(&self, r: &Replay) -> Result<(Vec<Op>, Option<Task>)> {
         check(&self.journal, r)?;
+        let refused = refuse_bad_waiting(self.study, r);
+        if !refused.is_empty() {
+            // Written now; the next claim reads them.
+            return Ok((refused, None));
+        }
         let job = |t: Trial, state: Option<State>, lock: RunLock| {
             let ops = start_ops(self.study, state, &t);
             let epochs = t.config.epochs;
@@ -273,7 +306,7 @@ impl<'a> JournalWork<'a> {
         let mut done: Vec<(Vec<(String, Value)>, f64)> = Vec::new();
         let mut pending: Vec<Vec<(String, Value)>> = Vec::new();
         for (j, jt) in r.trials.iter().enumerate() {
-            let t = trial_of(self.study, jt)?;
+            let t = trial_or_draw(self.study, jt)?;
             match (j < known, jt.state) {
                 (true, State::Complete | State::Pruned) => done.push((t.params, final_value(jt))),
                 (true, State::Fail) => done.push((t.params, f64::NAN)),
@@ -298,7 +331,10 @@ fn final_value(jt: &JTrial) -> f64 {
 
 impl Scheduler for JournalWork<'_> {
     fn next(&mut self) -> Result<Next> {
-        let task = self.journal.transact(|r| self.claim(r))?;
+        let mut task = self.journal.transact(|r| self.claim(r))?;
+        if task.is_none() {
+            task = self.journal.transact(|r| self.claim(r))?;
+        }
         if let Some(t) = task {
             self.taken.insert(t.trial.index);
             return Ok(Next::Job(t));
@@ -320,6 +356,71 @@ impl Scheduler for JournalWork<'_> {
     }
 }
 
+/// An asha study as jobs claimed from the journal: each claim rebuilds the search from the
+/// journal (the rungs each trial reached, the trials other workers train) and takes its next
+/// promotion or draw; the last worker out settles the trials left at a rung (PRUNED).
+pub struct JournalAsha<'a> {
+    study: &'a Study,
+    sweep: &'a SweepDir,
+    journal: Journal,
+    taken: BTreeSet<usize>,
+    found: Vec<Entry>,
+}
+
+impl<'a> JournalAsha<'a> {
+    pub fn new(study: &'a Study, sweep: &'a SweepDir) -> Result<Self> {
+        let journal = journal_of(sweep);
+        check(&journal, &journal.read()?)?;
+        let found = entries(sweep, study)?.0;
+        Ok(Self { study, sweep, journal, taken: BTreeSet::new(), found })
+    }
+
+    fn claim(&self, r: &Replay) -> Result<(Vec<Op>, Next)> {
+        check(&self.journal, r)?;
+        let refused = refuse_bad_waiting(self.study, r);
+        if !refused.is_empty() {
+            return Ok((refused, Next::Wait));
+        }
+        let trials = r.trials.iter().map(|jt| trial_or_draw(self.study, jt)).collect::<Result<Vec<_>>>()?;
+        // In flight: ours, or a RUNNING trial whose folder lock someone holds.
+        let busy = |n: usize| self.taken.contains(&n) || RunLock::try_acquire(&self.sweep.trial(n)).is_ok_and(|l| l.is_none());
+        let mut search = super::asha::AshaSearch::from_journal(trials, &self.study.halving, r, &busy);
+        match search.next()? {
+            Next::Job(mut task) => {
+                let n = task.trial.index;
+                let Some(lock) = RunLock::try_acquire(&self.sweep.trial(n))? else {
+                    return Ok((Vec::new(), Next::Wait));
+                };
+                let state = r.trial(n).map(|t| t.state);
+                let mut ops = start_ops(self.study, state, &task.trial);
+                ops.push(Op::TrialSystemAttr { trial: n, key: super::asha::TARGET.into(), value: task.epochs.into() });
+                task.hold = Some(lock);
+                Ok((ops, Next::Job(task)))
+            }
+            Next::Wait => Ok((Vec::new(), Next::Wait)),
+            Next::Done => Ok((settle_ops(r, super::halving::rungs(&self.study.halving).last().copied().unwrap_or(1)), Next::Done)),
+        }
+    }
+}
+
+impl Scheduler for JournalAsha<'_> {
+    fn next(&mut self) -> Result<Next> {
+        let next = self.journal.transact(|r| self.claim(r))?;
+        if let Next::Job(t) = &next {
+            self.taken.insert(t.trial.index);
+        }
+        Ok(next)
+    }
+
+    fn finished(&mut self, entry: &Entry) {
+        self.taken.remove(&entry.trial.index);
+    }
+
+    fn found(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.found)
+    }
+}
+
 /// The study's trials as the journal and their folders hold them: the finished ones' entries,
 /// and the numbers of the trials not finished.
 pub fn entries(sweep: &SweepDir, study: &Study) -> Result<(Vec<Entry>, Vec<usize>)> {
@@ -337,6 +438,9 @@ pub fn entries(sweep: &SweepDir, study: &Study) -> Result<(Vec<Entry>, Vec<usize
                 continue;
             }
         };
+        if jt.system_attrs.contains_key(REFUSED) {
+            continue;
+        }
         let trial = trial_of(study, jt)?;
         let rows = metrics::read(&sweep.trial(jt.number).file(METRICS_FILE))?;
         out.push(Entry { trial, rows, status });
@@ -373,16 +477,18 @@ pub fn enqueue(sweep: &SweepDir, study: &Study, given: &[(String, String)]) -> R
 /// or COMPLETE at the last rung, once the search is over.
 pub fn settle(sweep: &SweepDir, last_rung: usize) -> Result<()> {
     let j = journal_of(sweep);
-    j.transact(|r| {
-        let mut ops = Vec::new();
-        for jt in r.trials.iter().filter(|t| t.state == State::Running) {
-            let last = jt.intermediate.keys().max().copied().unwrap_or(0);
-            let state = if last as usize >= last_rung { State::Complete } else { State::Pruned };
-            let values = jt.intermediate.get(&last).map(|v| vec![*v]);
-            ops.push(Op::State { trial: jt.number, state, values });
-        }
-        Ok((ops, ()))
-    })
+    j.transact(|r| Ok((settle_ops(r, last_rung), ())))
+}
+
+fn settle_ops(r: &Replay, last_rung: usize) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for jt in r.trials.iter().filter(|t| t.state == State::Running) {
+        let last = jt.intermediate.keys().max().copied().unwrap_or(0);
+        let state = if last as usize >= last_rung { State::Complete } else { State::Pruned };
+        let values = jt.intermediate.get(&last).map(|v| vec![*v]);
+        ops.push(Op::State { trial: jt.number, state, values });
+    }
+    ops
 }
 
 /// Turn a study folder made before journals into one: its study, then each trial as its folder
