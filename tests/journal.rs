@@ -228,7 +228,9 @@ fn the_median_pruner_stops_trials_below_the_median_and_keeps_their_epochs() {
     for t in &pruned {
         let rows = metrics(&f.path(&format!("ps/trials/{:03}", t.number)));
         assert!(!rows.is_empty() && rows.len() < 4 && rows.len() == t.intermediate.len(), "trial {}: {} epochs", t.number, rows.len());
-        assert_eq!(t.values, Some(vec![rows.last().unwrap().test_acc]));
+        let last = *t.intermediate.values().last().unwrap();
+        assert_eq!(t.values, Some(vec![last]));
+        assert!((last - rows.last().unwrap().test_acc).abs() < 1e-6);
     }
     let board = std::fs::read_to_string(f.path("ps/leaderboard.csv")).unwrap();
     assert_eq!(board.lines().filter(|l| l.ends_with(",pruned")).count(), pruned.len(), "{board}");
@@ -311,4 +313,51 @@ fn two_joined_processes_run_one_asha_study_within_its_rung_quotas() {
     let o = sweep(&f, &["h.toml", "--out", "hj", "--join"]);
     o.bad_input().one_error_line();
     assert!(o.stderr.contains("use method = \"asha\""), "{}", o.stderr);
+}
+
+#[test]
+fn a_study_folder_from_before_the_journal_is_converted_once_and_resumes() {
+    let f = Fixture::new();
+    f.write_config("g.toml", &format!("{FIXED}[space]\nlr = [0.05, 0.1, 0.2]\n"));
+    sweep(&f, &["g.toml", "--out", "old", "--workers", "1"]).ok();
+    let board = std::fs::read_to_string(f.path("old/leaderboard.csv")).unwrap();
+    // As an older version left it: trial 2 never started, no journal.
+    std::fs::remove_file(f.path("old/journal.log")).unwrap();
+    std::fs::remove_dir_all(f.path("old/trials/002")).unwrap();
+    let o = sweep(&f, &["--resume", "old", "--workers", "1"]);
+    o.ok();
+    assert!(o.stdout.contains("the study is now kept in its journal"), "{}", o.stdout);
+    assert_eq!(o.stdout.matches("done before").count(), 2, "{}", o.stdout);
+    let r = read(&f.path("old"));
+    assert_eq!(numbers(&r), [0, 1, 2]);
+    assert!(r.trials.iter().all(|t| t.state == State::Complete && t.intermediate.len() == 2));
+    let cells = |b: &str| b.lines().map(|l| l.rsplitn(3, ',').nth(2).unwrap_or("").to_string()).collect::<Vec<_>>();
+    assert_eq!(cells(&std::fs::read_to_string(f.path("old/leaderboard.csv")).unwrap()), cells(&board));
+    let o = sweep(&f, &["--resume", "old", "--workers", "1"]);
+    o.ok();
+    assert!(!o.stdout.contains("now kept in its journal"), "converted once: {}", o.stdout);
+}
+
+#[test]
+fn an_optuna_process_appending_at_the_same_time_corrupts_nothing() {
+    let Some(py) = python_or_skip("an_optuna_process_appending_at_the_same_time_corrupts_nothing") else { return };
+    let f = Fixture::new();
+    f.write_config("r.toml", &format!("method = \"random\"\ntrials = 6\n{}{SPACE}", FIXED.replace("epochs = 2", "epochs = 3")));
+    let journal = f.path("rr/journal.log");
+    let sweeping = Bg::spawn(&f, &["r.toml", "--out", "rr", "--workers", "2"]);
+    wait_for("the study's journal", || journal.is_file());
+    // Optuna writes under the same lock while the sweep reports its epochs.
+    let code = format!(
+        "import optuna\ns = optuna.load_study(study_name='rr', storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend({:?})))\nfor i in range(300):\n    s.set_user_attr(f'k{{i}}', i)\n",
+        journal.to_str().unwrap()
+    );
+    run_python(&py, &["-c", &code]);
+    let (ok, said) = sweeping.finish();
+    assert!(ok, "{said}");
+    let r = read(&f.path("rr"));
+    assert_eq!((r.warnings.len(), r.trials.len()), (0, 6));
+    assert!(r.trials.iter().all(|t| t.state == State::Complete && t.intermediate.len() == 3));
+    assert_eq!((0..300).filter(|i| r.user_attrs.get(&format!("k{i}")) == Some(&serde_json::json!(i))).count(), 300);
+    let said = run_python(&py, &[&script("optuna_check.py"), f.path("rr").to_str().unwrap(), "--expect-trials", "6"]);
+    assert!(said.contains("ok"), "{said}");
 }

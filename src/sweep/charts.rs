@@ -31,7 +31,8 @@ type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
 
 /// Write `history`, `parallel` and `slices`, each as `.png` and `.svg`, into `dir`.
 pub fn draw_all(dir: &Path, study: &Study, entries: &[Entry]) -> Result<()> {
-    let done: Vec<&Entry> = entries.iter().filter(|e| e.status == Status::Done && e.val_acc().is_finite()).collect();
+    // Pruned trials too (halving and asha stop all but the best at a rung): history greys them.
+    let done: Vec<&Entry> = entries.iter().filter(|e| matches!(e.status, Status::Done | Status::Pruned) && e.val_acc().is_finite()).collect();
     for name in CHARTS {
         let size = size(name, study);
         let png = dir.join(format!("{name}.png"));
@@ -80,12 +81,19 @@ fn history<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, done: &[&Entry]) -
 where
     DB::ErrorType: 'static,
 {
-    let mut points: Vec<(f64, f64)> = done.iter().map(|e| (e.trial.index as f64, e.val_acc())).collect();
+    let all: Vec<(f64, f64)> = done.iter().map(|e| (e.trial.index as f64, e.val_acc())).collect();
+    let pruned: Vec<(f64, f64)> = done.iter().filter(|e| e.status == Status::Pruned).map(|e| (e.trial.index as f64, e.val_acc())).collect();
+    let mut points: Vec<(f64, f64)> = done.iter().filter(|e| e.status == Status::Done).map(|e| (e.trial.index as f64, e.val_acc())).collect();
     points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let last = points.last().map_or(1.0, |p| p.0).max(1.0);
-    let y = y_range(points.iter().map(|p| p.1));
+    let last = all.iter().map(|p| p.0).fold(1.0, f64::max);
+    let y = y_range(all.iter().map(|p| p.1));
+    let caption = if pruned.is_empty() {
+        "optimisation history: validation accuracy per trial, best so far in red"
+    } else {
+        "optimisation history: validation accuracy per trial (pruned: grey), best so far in red"
+    };
     let mut chart = ChartBuilder::on(root)
-        .caption("optimisation history: validation accuracy per trial, best so far in red", (FAMILY, 18))
+        .caption(caption, (FAMILY, 18))
         .margin(14)
         .x_label_area_size(40)
         .y_label_area_size(56)
@@ -100,6 +108,7 @@ where
         .axis_desc_style((FAMILY, 14))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
+    chart.draw_series(pruned.iter().map(|&p| Circle::new(p, 4, AXIS.mix(0.5).stroke_width(1))))?;
     chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, TRIAL.mix(0.7).filled())))?;
     let mut best = f64::NEG_INFINITY;
     let mut steps = Vec::new();

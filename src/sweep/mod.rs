@@ -276,9 +276,9 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
             Ok(work::entries(s.sweep, s.study)?.0)
         }
         Method::Halving => {
-            let entries = synchronous_halving(&runner, &mine, &s.study.halving, &observer)?;
+            synchronous_halving(&runner, &mine, &s.study.halving, &observer)?;
             work::settle(s.sweep, last_rung.unwrap_or(1))?;
-            Ok(entries)
+            Ok(work::entries(s.sweep, s.study)?.0)
         }
     }
 }

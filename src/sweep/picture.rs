@@ -40,7 +40,7 @@ pub(super) struct Scatter {
 
 /// Draw the picture of `entries` (ranked, best first) into `out`.
 pub fn draw(out: &Path, study: &Study, entries: &[Entry]) -> Result<()> {
-    let done: Vec<&Entry> = entries.iter().filter(|e| e.status == Status::Done && e.val_acc().is_finite()).collect();
+    let done: Vec<&Entry> = entries.iter().filter(|e| matches!(e.status, Status::Done | Status::Pruned) && e.val_acc().is_finite()).collect();
     let panels: Vec<Scatter> = study.space.iter().map(|p| scatter(p, &done)).collect();
     let n = panels.len() + 1;
     let cols = if n <= 4 { 2 } else { 3 }.min(n) as u32;

@@ -326,12 +326,15 @@ impl Runner<'_> {
         let report = Report { journal: journal.clone(), trial: n, last, pruner: self.study.pruner, pruned: pruned.clone(), best: f64::NAN };
         let watch = Watch { own: own.clone(), sources: vec![self.stop.clone(), abort.clone()], report };
         let control = RunControl { observer: Box::new(watch), interrupter: own, plots: false, tui: false, info: None };
+        // The value is the last intermediate value, in full (metrics.csv keeps 6 decimals).
         let end = |state: State, extra: Vec<Op>| -> Result<()> {
-            let rows = metrics::read(&run.file(METRICS_FILE))?;
-            let values = (state != State::Fail).then(|| rows.last().map(|r| vec![r.test_acc])).flatten();
-            let mut ops = extra;
-            ops.push(Op::State { trial: n, state, values });
-            journal.append(&ops)
+            journal.transact(|r| {
+                let last = r.trial(n).and_then(|t| t.intermediate.values().last().copied());
+                let values = (state != State::Fail).then(|| last.map(|v| vec![v])).flatten();
+                let mut ops = extra;
+                ops.push(Op::State { trial: n, state, values });
+                Ok((ops, ()))
+            })
         };
         match train_to(&run, &job.trial.config, job.epochs, Some(1), self.data, self.device, control) {
             // Read back from metrics.csv like every other entry: a trial's figures are the file's,
