@@ -85,6 +85,19 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Dropout probability after each hidden activation, in training only (0: none).
     pub dropout: f64,
+    /// Write TensorBoard event files in the run's `tb/` folder. Not part of the recipe (see
+    /// [`OUTPUT_FIELDS`]); saved only when off, so that the recipes of runs and studies that
+    /// write events read as they did before the field existed.
+    #[serde(skip_serializing_if = "is_true")]
+    pub tensorboard: bool,
+}
+
+/// Fields that say what a run writes beside its model, not how it trains: never part of a
+/// recipe's identity (resume, a sweep's check of its trials and its refit ignore them).
+pub const OUTPUT_FIELDS: [&str; 1] = ["tensorboard"];
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Default for TrainConfig {
@@ -102,6 +115,7 @@ impl Default for TrainConfig {
             momentum: 0.0,
             weight_decay: 0.0,
             dropout: 0.0,
+            tensorboard: true,
         }
     }
 }
@@ -113,6 +127,7 @@ pub struct Overrides {
     pub lr: Option<f64>,
     pub batch_size: Option<usize>,
     pub seed: Option<u64>,
+    pub tensorboard: Option<bool>,
 }
 
 impl TrainConfig {
@@ -181,9 +196,17 @@ impl TrainConfig {
         if let Some(v) = o.seed {
             self.seed = v;
         }
+        if let Some(v) = o.tensorboard {
+            self.tensorboard = v;
+        }
         self.validate()
             .map_err(|m| Error::Config(format!("command-line override: {m}")))?;
         Ok(self)
+    }
+
+    /// The same training recipe as `other`, whatever their [`OUTPUT_FIELDS`] say.
+    pub fn same_recipe(&self, other: &TrainConfig) -> bool {
+        TrainConfig { tensorboard: other.tensorboard, ..self.clone() } == *other
     }
 
     /// Check every field; the message names the field and the accepted values.
@@ -334,12 +357,29 @@ mod tests {
             ("dropout = -0.1", "dropout"),
             ("weight_decay = nan", "weight_decay"),
             ("init = \"zeros\"", "init"),
+            ("tensorboard = 3", "tensorboard"),
+            ("tensorboard = \"yes\"", "tensorboard"),
         ] {
             let m = err(text);
             assert!(m.contains(field), "{text}: {m}");
             assert!(m.starts_with("t.toml"), "{text}: {m}");
             assert!(!m.contains('\n'), "{text}: multi-line message {m:?}");
         }
+    }
+
+    #[test]
+    fn tensorboard_is_saved_only_when_off_and_is_not_part_of_the_recipe() {
+        let on = TrainConfig::default();
+        assert!(!on.to_toml().contains("tensorboard"), "{}", on.to_toml());
+        let off = TrainConfig { tensorboard: false, ..on.clone() };
+        assert!(off.to_toml().contains("tensorboard = false"), "{}", off.to_toml());
+        assert_eq!(TrainConfig::from_toml_str(&off.to_toml(), "t.toml").unwrap(), off);
+        // A config.toml written before the field existed reads as on.
+        assert!(TrainConfig::from_toml_str("lr = 0.1\n", "t.toml").unwrap().tensorboard);
+        assert!(on.same_recipe(&off) && off.same_recipe(&on));
+        assert!(!on.same_recipe(&TrainConfig { lr: 0.2, ..off.clone() }));
+        let o = Overrides { tensorboard: Some(false), ..Default::default() };
+        assert!(!on.with_overrides(&o).unwrap().tensorboard);
     }
 
     #[test]

@@ -361,3 +361,46 @@ fn an_optuna_process_appending_at_the_same_time_corrupts_nothing() {
     let said = run_python(&py, &[&script("optuna_check.py"), f.path("rr").to_str().unwrap(), "--expect-trials", "6"]);
     assert!(said.contains("ok"), "{said}");
 }
+
+#[test]
+fn two_objectives_mark_the_pareto_front_optuna_names() {
+    let f = Fixture::new();
+    let head = "objectives = [\"val_acc\", \"params\"]\n";
+    let space = "[space]\nhidden = [[4], [16], [64], [16, 16], [64, 64]]\n";
+    f.write_config("d.toml", &format!("{head}{FIXED}{space}"));
+    let o = sweep(&f, &["d.toml", "--out", "df", "--workers", "1"]);
+    o.ok();
+    let text = std::fs::read_to_string(f.path("df/leaderboard.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(&rows[0][rows[0].len() - 2..], ["params", "pareto"]);
+    let on: BTreeSet<usize> = rows[1..].iter().filter(|r| r[r.len() - 1] == "yes").map(|r| r[1].parse().unwrap()).collect();
+    assert!(!on.is_empty() && on.len() < 5, "{text}");
+    // The smallest model is on the front whatever its accuracy: nothing has fewer parameters.
+    assert!(on.contains(&0), "{text}");
+    let params: Vec<usize> = rows[1..].iter().map(|r| r[r.len() - 2].parse().unwrap()).collect();
+    assert!(params.contains(&(784 * 4 + 4 + 4 * 10 + 10)), "{params:?}");
+    let r = read(&f.path("df"));
+    assert_eq!(r.directions.len(), 2);
+    assert!(r.trials.iter().all(|t| t.values.as_ref().is_some_and(|v| v.len() == 2)));
+    let png = image::open(f.path("df/pareto.png")).unwrap();
+    assert!(png.width() >= 800 && f.path("df/pareto.svg").is_file());
+    if let Some(py) = python_or_skip("two_objectives_mark_the_pareto_front_optuna_names") {
+        let code = format!(
+            "import optuna\ns = optuna.load_study(study_name='df', storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend({:?})))\nprint(sorted(t.number for t in s.best_trials))\n",
+            f.path("df/journal.log").to_str().unwrap()
+        );
+        let said = run_python(&py, &["-c", &code]);
+        assert_eq!(said.trim(), format!("{:?}", on.iter().collect::<Vec<_>>()), "Optuna's best_trials against the pareto column");
+    }
+    // Bad lists get one line with the valid names.
+    for (list, says) in [("[\"accuracy\"]", "unknown objective `accuracy`"), ("[\"params\", \"params\"]", "lists `params` twice"), ("[]", "is empty")] {
+        f.write_config("bad.toml", &format!("objectives = {list}\n{FIXED}{space}"));
+        let o = sweep(&f, &["bad.toml", "--out", "bad"]);
+        o.bad_input().one_error_line();
+        assert!(o.stderr.contains(says) && o.stderr.contains("val_acc, val_loss, params, seconds"), "{}", o.stderr);
+    }
+    f.write_config("bad.toml", &format!("method = \"tpe\"\ntrials = 3\n{head}{FIXED}{space}"));
+    let o = sweep(&f, &["bad.toml", "--out", "bad"]);
+    o.bad_input().one_error_line();
+    assert!(o.stderr.contains("multi-objective TPE is not implemented"), "{}", o.stderr);
+}

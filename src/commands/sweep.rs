@@ -228,8 +228,9 @@ fn resolve(args: &SweepArgs) -> Result<(SweepDir, Study)> {
 fn show(dir: &SweepDir, study: &Study, entries: &mut [Entry], out: Out) -> Result<()> {
     sweep::publish(dir, study, entries)?;
     leaderboard::table(study, entries, 10).into_iter().for_each(&mut *out);
+    let pareto = if study.objectives.len() > 1 { ", pareto" } else { "" };
     out(format!(
-        "wrote {}, {} and the study's charts ({}.png/.svg)",
+        "wrote {}, {} and the study's charts ({}{pareto}.png/.svg)",
         dir.file(sweep::LEADERBOARD_FILE).display(),
         dir.file(sweep::PICTURE_FILE).display(),
         sweep::charts::CHARTS.join(", ")

@@ -86,7 +86,7 @@ fn busy(run: &RunDir, file: &mut File) -> Error {
     ))
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod info;
 pub mod lock;
 pub mod metrics;
+pub mod tensorboard;
 
 use std::path::{Path, PathBuf};
 
@@ -31,7 +32,7 @@ pub const REPORT_FILE: &str = "report.html";
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 
 /// Files and folders a run consists of (what `--overwrite` replaces; nothing else is touched).
-const RUN_ENTRIES: [&str; 14] = [
+const RUN_ENTRIES: [&str; 15] = [
     CONFIG_FILE,
     METRICS_FILE,
     MODEL_FILE,
@@ -46,6 +47,7 @@ const RUN_ENTRIES: [&str; 14] = [
     SAFETENSORS_FILE,
     INFO_FILE,
     REPORT_FILE,
+    tensorboard::TB_DIR,
 ];
 
 /// A run folder (`artifacts/` by default).

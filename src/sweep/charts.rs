@@ -4,6 +4,7 @@
 //! field (accuracy against the field, coloured by trial number). Each is drawn by one function
 //! into a PNG and an SVG (text stays text; the report inlines it).
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use plotters::coord::Shift;
@@ -271,4 +272,75 @@ mod tests {
         draw_all(dir.path(), &s, &entries(&s, &[0.8], &[2])).unwrap();
         assert!(dir.path().join("parallel.svg").exists());
     }
+}
+
+/// The trade-off chart of a study of several objectives.
+pub const PARETO: &str = "pareto.png";
+
+/// Colours of 1, 2, 3, 4 and more hidden layers.
+const DEPTHS: [RGBColor; 5] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+
+/// `pareto.png` and `.svg`: each finished trial's validation accuracy against its parameter
+/// count (log axis), coloured by depth, the Pareto front (`front`) joined in red.
+pub fn pareto(png: &Path, study: &Study, entries: &[Entry], front: &BTreeSet<usize>) -> Result<()> {
+    let points: Vec<(f64, f64, usize, bool)> = entries
+        .iter()
+        .filter(|e| e.status == Status::Done && e.val_acc().is_finite())
+        .map(|e| (super::objectives::params(&e.trial.config) as f64, e.val_acc(), e.trial.config.hidden.len(), front.contains(&e.trial.index)))
+        .collect();
+    let size = (900, 520);
+    crate::plot::write_png(size, png, |root| trade_off(root, study, &points))?;
+    let mut svg = String::new();
+    crate::plot::paint(&SVGBackend::with_string(&mut svg, size).into_drawing_area(), |root| trade_off(root, study, &points))
+        .map_err(|e| Error::failure(format!("cannot draw the pareto chart: {e}")))?;
+    let path = png.with_extension("svg");
+    crate::fsutil::atomic_write(&path, svg.as_bytes()).map_err(|e| Error::io("cannot write", &path, e))
+}
+
+fn trade_off<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, study: &Study, points: &[(f64, f64, usize, bool)]) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let (lo, hi) = points.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (lo, hi) = if lo.is_finite() { (lo / 1.5, hi * 1.5) } else { (1e3, 1e6) };
+    let y = y_range(points.iter().map(|p| p.1));
+    let names: Vec<&str> = study.objectives.iter().map(|o| o.name()).collect();
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("trade-off: validation accuracy against parameters ({}), Pareto front in red", names.join(" vs ")), (FAMILY, 17))
+        .margin(14)
+        .x_label_area_size(42)
+        .y_label_area_size(56)
+        .build_cartesian_2d((lo..hi).log_scale(), y)?;
+    chart
+        .configure_mesh()
+        .x_desc("parameters (log scale)")
+        .y_desc("val acc")
+        .x_label_formatter(&|v: &f64| match *v {
+            x if x >= 1e6 => format!("{}M", number(&(x / 1e6))),
+            x if x >= 1e3 => format!("{}k", number(&(x / 1e3))),
+            x => number(&x),
+        })
+        .y_label_formatter(&|v: &f64| format!("{v:.3}"))
+        .label_style((FAMILY, 13))
+        .axis_desc_style((FAMILY, 14))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    let mut on: Vec<(f64, f64)> = points.iter().filter(|p| p.3).map(|p| (p.0, p.1)).collect();
+    on.sort_by(|a, b| a.0.total_cmp(&b.0));
+    chart.draw_series(LineSeries::new(on.clone(), BEST.stroke_width(2)))?;
+    for depth in 1..=DEPTHS.len() {
+        let colour = DEPTHS[depth - 1];
+        let these: Vec<(f64, f64)> = points.iter().filter(|p| p.2.clamp(1, DEPTHS.len()) == depth).map(|p| (p.0, p.1)).collect();
+        if these.is_empty() {
+            continue;
+        }
+        let label = if depth == DEPTHS.len() { format!("{depth}+ layers") } else { format!("{depth} layer{}", if depth > 1 { "s" } else { "" }) };
+        chart
+            .draw_series(these.into_iter().map(move |p| Circle::new(p, 5, colour.filled())))?
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
+    }
+    chart.draw_series(on.iter().map(|&p| Circle::new(p, 8, BEST.stroke_width(2))))?;
+    chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).label_font((FAMILY, 13)).background_style(WHITE.mix(0.9)).border_style(AXIS).draw()?;
+    Ok(())
 }

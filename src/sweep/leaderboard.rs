@@ -4,7 +4,10 @@
 use std::cmp::Ordering;
 use std::path::Path;
 
+use std::collections::BTreeSet;
+
 use super::halving;
+use super::objectives::{self, Objective};
 use super::space::{Method, Study};
 use super::trials::{Trial, value_cell, value_text};
 use crate::config::TrainConfig;
@@ -90,13 +93,23 @@ impl Entry {
 /// Best first: finished before diverged, (halving) further rungs first, then higher validation
 /// accuracy, then the lower trial index.
 pub fn rank(entries: &mut [Entry], method: Method) {
+    rank_by(entries, method, Objective::ValAcc)
+}
+
+/// [`rank`] on the study's first objective (a minimised one: lower first).
+pub fn rank_by(entries: &mut [Entry], method: Method, first: Objective) {
+    let score = |e: &Entry| match first {
+        Objective::ValAcc => e.val_acc(),
+        o if e.status == Status::Diverged => o.of(e, None) * f64::NAN,
+        o => -o.of(e, None),
+    };
     entries.sort_by(|a, b| {
         let rung = if method.has_rungs() { b.epochs().cmp(&a.epochs()) } else { Ordering::Equal };
         a.status
             .order()
             .cmp(&b.status.order())
             .then(rung)
-            .then_with(|| halving::by_score((a.trial.index, a.val_acc()), (b.trial.index, b.val_acc())))
+            .then_with(|| halving::by_score((a.trial.index, score(a)), (b.trial.index, score(b))))
     });
 }
 
@@ -119,7 +132,17 @@ fn trained_column(study: &Study) -> &'static str {
 
 /// `leaderboard.csv`, rows in rank order.
 pub fn csv(study: &Study, entries: &[Entry]) -> String {
+    csv_with(study, entries, &BTreeSet::new())
+}
+
+/// `leaderboard.csv`; a study of several objectives gains `params` (the model's parameters) and
+/// `pareto` (`yes` for the trials on the front, `pareto`) columns.
+pub fn csv_with(study: &Study, entries: &[Entry], pareto: &BTreeSet<usize>) -> String {
+    let several = study.objectives.len() > 1;
     let mut text = header(study);
+    if several {
+        text.push_str(",params,pareto");
+    }
     text.push('\n');
     for (i, e) in entries.iter().enumerate() {
         // In full: the CSV is data (the table and the descriptions round).
@@ -139,12 +162,17 @@ pub fn csv(study: &Study, entries: &[Entry]) -> String {
             e.seconds(),
             e.status.name()
         ));
+        if several {
+            text.pop();
+            let on = if pareto.contains(&e.trial.index) { "yes" } else { "no" };
+            text.push_str(&format!(",{},{on}\n", objectives::params(&e.trial.config)));
+        }
     }
     text
 }
 
-pub fn write_csv(path: &Path, study: &Study, entries: &[Entry]) -> Result<()> {
-    atomic_write(path, csv(study, entries).as_bytes()).map_err(|e| Error::io("cannot write", path, e))
+pub fn write_csv(path: &Path, study: &Study, entries: &[Entry], pareto: &BTreeSet<usize>) -> Result<()> {
+    atomic_write(path, csv_with(study, entries, pareto).as_bytes()).map_err(|e| Error::io("cannot write", path, e))
 }
 
 /// `best.toml`: the winner's recipe, to `train --config` it.

@@ -10,6 +10,7 @@ pub mod charts;
 pub mod halving;
 pub mod journal;
 pub mod leaderboard;
+pub mod objectives;
 pub mod picture;
 pub mod recipe;
 pub mod runner;
@@ -277,7 +278,7 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
         }
         Method::Halving => {
             synchronous_halving(&runner, &mine, &s.study.halving, &observer)?;
-            work::settle(s.sweep, last_rung.unwrap_or(1))?;
+            work::settle(s.sweep, s.study, last_rung.unwrap_or(1))?;
             Ok(work::entries(s.sweep, s.study)?.0)
         }
     }
@@ -428,8 +429,13 @@ pub fn missing_shards(sweep: &SweepDir, study: &Study, missing: &[usize]) -> Res
 /// Rank the entries (best first) and write `leaderboard.csv`, `sweep.png`, the study's charts
 /// (`history`, `parallel`, `slices`; PNG and SVG) and, when a trial finished, `best.toml`.
 pub fn publish(sweep: &SweepDir, study: &Study, entries: &mut [Entry]) -> Result<()> {
-    leaderboard::rank(entries, study.method);
-    leaderboard::write_csv(&sweep.file(LEADERBOARD_FILE), study, entries)?;
+    leaderboard::rank_by(entries, study.method, study.objectives[0]);
+    let several = study.objectives.len() > 1;
+    let front = if several { work::pareto(sweep, study)? } else { Default::default() };
+    leaderboard::write_csv(&sweep.file(LEADERBOARD_FILE), study, entries, &front)?;
+    if several {
+        charts::pareto(&sweep.file(charts::PARETO), study, entries, &front)?;
+    }
     picture::draw(&sweep.file(PICTURE_FILE), study, entries)?;
     charts::draw_all(sweep.path(), study, entries)?;
     match leaderboard::best(entries) {

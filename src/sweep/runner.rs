@@ -328,9 +328,17 @@ impl Runner<'_> {
         let control = RunControl { observer: Box::new(watch), interrupter: own, plots: false, tui: false, info: None };
         // The value is the last intermediate value, in full (metrics.csv keeps 6 decimals).
         let end = |state: State, extra: Vec<Op>| -> Result<()> {
+            let rows = metrics::read(&run.file(METRICS_FILE))?;
+            let entry = Entry { trial: job.trial.clone(), rows, status: Status::Done };
             journal.transact(|r| {
                 let last = r.trial(n).and_then(|t| t.intermediate.values().last().copied());
-                let values = (state != State::Fail).then(|| last.map(|v| vec![v])).flatten();
+                let values = match state {
+                    State::Fail => None,
+                    // Several objectives: Optuna keeps no values for a pruned trial's front.
+                    State::Pruned if self.study.objectives.len() > 1 => None,
+                    _ if self.study.objectives.len() > 1 => Some(self.study.objectives.iter().map(|o| o.of(&entry, last)).collect()),
+                    _ => last.map(|v| vec![v]),
+                };
                 let mut ops = extra;
                 ops.push(Op::State { trial: n, state, values });
                 Ok((ops, ()))

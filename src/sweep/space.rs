@@ -184,6 +184,8 @@ pub struct Study {
     pub tpe: Tpe,
     /// `pruner = "median"` (grid, random, tpe): its settings; None: no pruning.
     pub pruner: Option<Median>,
+    /// What the study weighs, the first ranking the leaderboard (default: validation accuracy).
+    pub objectives: Vec<super::objectives::Objective>,
     /// The recipe every trial starts from.
     pub fixed: TrainConfig,
     /// Swept fields, in [`FIELDS`] order.
@@ -208,6 +210,8 @@ struct File {
     halving: Option<Halving>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tpe: Option<Tpe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    objectives: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pruner: Option<PrunerKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,6 +279,10 @@ impl Study {
             val_size: f.val_size,
             halving: f.halving.unwrap_or_default(),
             tpe: f.tpe.unwrap_or_default(),
+            objectives: match &f.objectives {
+                Some(names) => super::objectives::parse_list(names)?,
+                None => vec![super::objectives::Objective::ValAcc],
+            },
             pruner: match (f.pruner, f.median) {
                 (Some(PrunerKind::Median), m) => Some(m.unwrap_or_default()),
                 (None, Some(_)) => return Err("[median] is set but no pruner: add pruner = \"median\"".into()),
@@ -290,6 +298,12 @@ impl Study {
     fn check(&self) -> std::result::Result<(), String> {
         if self.space.is_empty() {
             return Err("[space] is empty; list at least one field to sweep, e.g. lr = [0.05, 0.1, 0.2]".into());
+        }
+        if self.objectives.len() > 1 && self.method == Method::Tpe {
+            return Err("field `objectives`: tpe here suggests from one objective (Optuna's multi-objective TPE is not implemented); use method = \"random\", \"grid\", \"halving\" or \"asha\", or one objective".into());
+        }
+        if self.objectives.len() > 1 && self.pruner.is_some() {
+            return Err("field `pruner`: a study of several objectives cannot be pruned on one (Optuna's pruners refuse it too); remove pruner or keep one objective".into());
         }
         if self.pruner.is_some() && self.method.has_rungs() {
             return Err(format!("field `pruner`: a {} study stops trials at its rungs already; remove pruner, or use method = \"random\" or \"tpe\"", self.method.name()));
@@ -381,6 +395,7 @@ impl Study {
             fixed,
             halving: self.method.has_rungs().then_some(self.halving),
             tpe: (self.method == Method::Tpe).then_some(self.tpe),
+            objectives: (self.objectives != [super::objectives::Objective::ValAcc]).then(|| self.objectives.iter().map(|o| o.name().to_string()).collect()),
             pruner: self.pruner.map(|_| PrunerKind::Median),
             median: self.pruner,
             space,

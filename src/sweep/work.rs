@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value as Json};
 use toml::Value;
 
-use super::journal::{self, Direction, JTrial, Journal, Op, Replay, State, params};
+use super::journal::{self, JTrial, Journal, Op, Replay, State, params};
 use super::leaderboard::{Entry, Status};
 use super::runner::{Next, Scheduler, Task, cost_per_epoch};
 use super::space::{Method, Study};
@@ -64,9 +64,9 @@ pub fn check(j: &Journal, r: &Replay) -> Result<()> {
 /// order (so that trial number i is trial i of the study).
 fn create_ops(j: &Journal, study: &Study, lag: Option<usize>) -> Result<Vec<Op>> {
     let mut ops = vec![
-        Op::CreateStudy { name: j.name().to_string(), directions: vec![Direction::Maximize] },
+        Op::CreateStudy { name: j.name().to_string(), directions: study.objectives.iter().map(|o| o.direction()).collect() },
         Op::StudyUserAttr { key: "method".into(), value: study.method.name().into() },
-        Op::StudyUserAttr { key: "objective".into(), value: "validation accuracy".into() },
+        Op::StudyUserAttr { key: "objectives".into(), value: study.objectives.iter().map(|o| o.name()).collect::<Vec<_>>().into() },
         Op::StudyUserAttr { key: "space".into(), value: study.to_toml().into() },
         Op::StudyUserAttr { key: "fixed".into(), value: serde_json::to_value(&study.fixed).unwrap_or(Json::Null) },
     ];
@@ -398,7 +398,7 @@ impl<'a> JournalAsha<'a> {
                 Ok((ops, Next::Job(task)))
             }
             Next::Wait => Ok((Vec::new(), Next::Wait)),
-            Next::Done => Ok((settle_ops(r, super::halving::rungs(&self.study.halving).last().copied().unwrap_or(1)), Next::Done)),
+            Next::Done => Ok((settle_ops(self.sweep, self.study, r, super::halving::rungs(&self.study.halving).last().copied().unwrap_or(1))?, Next::Done)),
         }
     }
 }
@@ -475,20 +475,39 @@ pub fn enqueue(sweep: &SweepDir, study: &Study, given: &[(String, String)]) -> R
 
 /// Trials left RUNNING by this process's halving or asha search (stopped at a rung): PRUNED,
 /// or COMPLETE at the last rung, once the search is over.
-pub fn settle(sweep: &SweepDir, last_rung: usize) -> Result<()> {
+pub fn settle(sweep: &SweepDir, study: &Study, last_rung: usize) -> Result<()> {
     let j = journal_of(sweep);
-    j.transact(|r| Ok((settle_ops(r, last_rung), ())))
+    j.transact(|r| Ok((settle_ops(sweep, study, r, last_rung)?, ())))
 }
 
-fn settle_ops(r: &Replay, last_rung: usize) -> Vec<Op> {
+fn settle_ops(sweep: &SweepDir, study: &Study, r: &Replay, last_rung: usize) -> Result<Vec<Op>> {
     let mut ops = Vec::new();
     for jt in r.trials.iter().filter(|t| t.state == State::Running) {
         let last = jt.intermediate.keys().max().copied().unwrap_or(0);
         let state = if last as usize >= last_rung { State::Complete } else { State::Pruned };
-        let values = jt.intermediate.get(&last).map(|v| vec![*v]);
+        let acc = jt.intermediate.get(&last).copied();
+        let values = match state {
+            _ if study.objectives.len() == 1 => acc.map(|v| vec![v]),
+            State::Complete => {
+                let trial = trial_or_draw(study, jt)?;
+                let rows = metrics::read(&sweep.trial(jt.number).file(METRICS_FILE))?;
+                let e = Entry { trial, rows, status: Status::Done };
+                Some(study.objectives.iter().map(|o| o.of(&e, acc)).collect())
+            }
+            _ => None,
+        };
         ops.push(Op::State { trial: jt.number, state, values });
     }
-    ops
+    Ok(ops)
+}
+
+/// The trials on the Pareto front of the study's objectives, by the journal's values (the
+/// COMPLETE trials that no other COMPLETE trial beats on every objective).
+pub fn pareto(sweep: &SweepDir, study: &Study) -> Result<BTreeSet<usize>> {
+    let r = journal_of(sweep).read()?;
+    let points: Vec<(usize, Vec<f64>)> = r.trials.iter().filter(|t| t.state == State::Complete).filter_map(|t| Some((t.number, t.values.clone()?))).collect();
+    let directions: Vec<journal::Direction> = study.objectives.iter().map(|o| o.direction()).collect();
+    Ok(super::objectives::front(&points, &directions))
 }
 
 /// Turn a study folder made before journals into one: its study, then each trial as its folder
