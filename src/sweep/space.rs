@@ -589,7 +589,7 @@ dropout = { uniform = [0.0, 0.5] }
             assert!(!s.trials().unwrap().is_empty());
             n += 1;
         }
-        assert_eq!(n, 5);
+        assert_eq!(n, 6);
     }
 
     mod props {

@@ -4,10 +4,11 @@
 //! `FILE.lock<uuid>.rename` and unlinking that. A lock whose target has not changed for the grace
 //! period is taken to belong to a dead writer and broken, as Optuna does.
 //!
-//! One addition, invisible to Optuna: while this binary holds the lock it also holds an OS lock
-//! on `FILE.holder`, which names the link it made (inode and change time). A waiter that finds
-//! that OS lock free while the same link is still there knows its maker died (the OS drops the
-//! lock with the process) and breaks it at once, instead of after the grace period.
+//! One addition, invisible to Optuna: this binary takes an OS lock on `FILE.holder` before it
+//! makes the link and keeps it while it holds the lock; the file names the link it made (inode
+//! and change time), or `pending` while it makes it. A waiter that gets that OS lock while such
+//! a link is there knows its maker died (the OS drops the lock with the process) and breaks it
+//! at once, instead of after the grace period; a link it does not name (Optuna's) is waited for.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -33,21 +34,37 @@ impl JournalLock {
 
     pub fn acquire_with(file: &Path, grace: Duration) -> Result<JournalLock> {
         let link = lock_path(file);
+        let holder_path = suffixed(file, ".holder");
         let mut sleep = Duration::from_millis(1);
         let mut seen: Option<(SystemTime, Instant)> = None;
         // The target by its name: the link sits beside the file, so it resolves however the
         // journal's path was given.
         let target = file.file_name().map_or_else(|| file.to_path_buf(), PathBuf::from);
         loop {
-            match std::os::unix::fs::symlink(&target, &link) {
-                Ok(()) => return Ok(JournalLock { _holder: hold(file, &link), link }),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(Error::io("cannot lock", &link, e)),
+            // Our writers hold `.holder` for as long as they hold the link: once we have it, no
+            // live process of ours holds the lock (a link there is a dead one's, or Optuna's).
+            let mut holder = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&holder_path).map_err(|e| Error::io("cannot lock", &holder_path, e))?;
+            holder.lock().map_err(|e| Error::io("cannot lock", &holder_path, e))?;
+            if std::fs::symlink_metadata(&link).is_err() {
+                say(&mut holder, "pending");
+                match std::os::unix::fs::symlink(&target, &link) {
+                    Ok(()) => {
+                        say(&mut holder, &identity(&link).unwrap_or_default());
+                        return Ok(JournalLock { link, _holder: Some(holder) });
+                    }
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => say(&mut holder, "waiting"),
+                    Err(e) => return Err(Error::io("cannot lock", &link, e)),
+                }
+            } else {
+                let named = heard(&mut holder);
+                if named == "pending" || identity(&link).is_some_and(|id| id == named) {
+                    // Made by a process of ours that died holding it: broken at once.
+                    let _ = release(&link);
+                    say(&mut holder, "broken");
+                    continue;
+                }
             }
-            if maker_died(file, &link) {
-                let _ = release(&link);
-                continue;
-            }
+            drop(holder);
             // Optuna stats through the link: the journal's own mtime tells whether the holder writes.
             let stat = std::fs::metadata(&link).or_else(|_| std::fs::symlink_metadata(&link));
             if let Ok(mtime) = stat.and_then(|m| m.modified()) {
@@ -68,6 +85,19 @@ impl JournalLock {
     }
 }
 
+/// Write `text` as the holder file's whole content (best effort: it only speeds up breaking).
+fn say(f: &mut std::fs::File, text: &str) {
+    use std::io::{Seek, Write};
+    let _ = f.set_len(0).and_then(|_| f.seek(std::io::SeekFrom::Start(0))).and_then(|_| f.write_all(text.as_bytes()));
+}
+
+fn heard(f: &mut std::fs::File) -> String {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    let _ = f.seek(std::io::SeekFrom::Start(0)).and_then(|_| f.read_to_string(&mut text));
+    text
+}
+
 impl JournalLock {
     /// As a killed holder leaves it: the link stays, the OS lock goes.
     #[cfg(test)]
@@ -82,6 +112,9 @@ impl JournalLock {
 impl Drop for JournalLock {
     fn drop(&mut self) {
         let _ = release(&self.link);
+        if let Some(h) = self._holder.as_mut() {
+            say(h, "free");
+        }
     }
 }
 
@@ -100,30 +133,6 @@ fn identity(link: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::symlink_metadata(link).ok()?;
     Some(format!("{} {} {}", m.ino(), m.ctime(), m.ctime_nsec()))
-}
-
-/// Hold `FILE.holder` (an OS lock) naming the link just made.
-fn hold(file: &Path, link: &Path) -> Option<std::fs::File> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(suffixed(file, ".holder")).ok()?;
-    f.lock().ok()?;
-    let id = identity(link)?;
-    f.set_len(0).ok()?;
-    f.write_all(id.as_bytes()).ok()?;
-    Some(f)
-}
-
-/// Whether the link at `link` was made by a process of ours that has died.
-fn maker_died(file: &Path, link: &Path) -> bool {
-    let path = suffixed(file, ".holder");
-    let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(&path) else { return false };
-    if f.try_lock().is_err() {
-        return false;
-    }
-    let named = std::fs::read_to_string(&path).unwrap_or_default();
-    let dead = identity(link).is_some_and(|id| id == named);
-    drop(f);
-    dead
 }
 
 /// Rename, then unlink: a holder never removes a lock someone else has taken since.
