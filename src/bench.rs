@@ -143,13 +143,16 @@ impl BackendFigures {
 }
 
 /// What decides an epoch's cost: `784-256-10 relu, batch 256, lr 0.1`, then the other settings
-/// a recipe turns on (momentum, weight decay, dropout).
+/// a recipe turns on (momentum, weight decay, dropout), and TensorBoard's events when off.
 pub fn describe_recipe(c: &crate::config::TrainConfig) -> String {
     let mut s = format!("{}, batch {}, lr {}", c.describe_model(), c.batch_size, c.lr);
     for (name, v) in [("momentum", c.momentum), ("weight_decay", c.weight_decay), ("dropout", c.dropout)] {
         if v > 0.0 {
             s.push_str(&format!(", {name} {v}"));
         }
+    }
+    if !c.tensorboard {
+        s.push_str(", no TensorBoard events");
     }
     s
 }

@@ -40,6 +40,10 @@ pub struct BenchArgs {
     /// Only this backend (default: every backend built in, each in a process of its own).
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
+    /// Write TensorBoard event files as a run does (default: the recipe's `tensorboard`, true);
+    /// `false` measures training without them.
+    #[arg(long, value_name = "true|false")]
+    pub tensorboard: Option<bool>,
     /// Measure Burn's own operations, without this project's fused flex operations.
     #[arg(long, env = crate::engine::ENV_REFERENCE_OPS, value_parser = clap::builder::BoolishValueParser::new())]
     pub reference_ops: bool,
@@ -63,6 +67,7 @@ pub fn bench(args: &BenchArgs, out: Out) -> Result<()> {
         Some(p) => TrainConfig::load(p)?,
         None => TrainConfig::default(),
     };
+    let recipe = TrainConfig { tensorboard: args.tensorboard.unwrap_or(recipe.tensorboard), ..recipe };
     let (splits, label, synthetic) = bench_data(data, out)?;
     if !args.as_child {
         let which = args.config.as_ref().map(|p| format!("{} ({}), ", p.display(), crate::bench::describe_recipe(&recipe))).unwrap_or_default();
@@ -144,6 +149,9 @@ fn in_child(kind: BackendKind, args: &BenchArgs, out: Out) -> Result<BackendFigu
     }
     if let Some(c) = &args.config {
         cmd.arg("--config").arg(c);
+    }
+    if let Some(t) = args.tensorboard {
+        cmd.arg("--tensorboard").arg(t.to_string());
     }
     if crate::engine::reference_ops() {
         cmd.arg("--reference-ops");

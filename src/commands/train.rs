@@ -48,6 +48,10 @@ pub struct TrainArgs {
     /// Show Burn's terminal dashboard while training (the metrics files are written as usual).
     #[arg(long)]
     pub tui: bool,
+    /// Write TensorBoard event files in the run's tb/ folder (default: the recipe's `tensorboard`,
+    /// true; on --resume, as the run was started). Saved with the run.
+    #[arg(long, value_name = "true|false")]
+    pub tensorboard: Option<bool>,
     #[command(flatten)]
     pub backend: BackendArg,
 }
@@ -56,7 +60,13 @@ impl TrainArgs {
     fn options(&self) -> TrainOptions {
         TrainOptions {
             config_path: self.config.clone(),
-            overrides: Overrides { epochs: self.epochs, lr: self.lr, batch_size: self.batch_size, seed: self.seed },
+            overrides: Overrides {
+                epochs: self.epochs,
+                lr: self.lr,
+                batch_size: self.batch_size,
+                seed: self.seed,
+                tensorboard: self.tensorboard,
+            },
             resume: self.resume,
             overwrite: self.overwrite,
             keep_checkpoints: self.keep_checkpoints,
@@ -113,12 +123,12 @@ pub fn train(args: &TrainArgs, out: Out) -> Result<TrainOutcome> {
         process::one_line_panics();
     }
     let outcome = outcome?;
-    summarise(&outcome, &run, out);
+    summarise(&outcome, &run, plan.config.tensorboard, out);
     super::refresh_report(&run, out);
     Ok(outcome)
 }
 
-fn summarise(o: &TrainOutcome, run: &RunDir, out: Out) {
+fn summarise(o: &TrainOutcome, run: &RunDir, tensorboard: bool, out: Out) {
     // A run that already reached its target trained and wrote nothing new.
     if o.trained == 0 {
         return;
@@ -135,8 +145,9 @@ fn summarise(o: &TrainOutcome, run: &RunDir, out: Out) {
             last.test_acc
         ));
     }
+    let events = if tensorboard { format!(", {} (TensorBoard)", run.file(crate::run::tensorboard::TB_DIR).display()) } else { String::new() };
     out(format!(
-        "saved {} (final model), {} (per-epoch), {}, {}",
+        "saved {} (final model), {} (per-epoch), {}, {}{events}",
         run.file(MODEL_FILE).display(),
         run.checkpoint_dir().display(),
         run.file(METRICS_FILE).display(),

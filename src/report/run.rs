@@ -104,9 +104,10 @@ fn seconds_cell(r: &Run, recorded: Option<f64>) -> String {
     }
 }
 
-/// Config fields (names) where `c` differs from the book's recipe; the seed does not count.
+/// Config fields (names) where `c` differs from the book's recipe; the seed and what the run
+/// writes (`tensorboard`) do not count.
 fn differs_from_book(c: &TrainConfig) -> Vec<String> {
-    let book = TrainConfig { seed: c.seed, ..TrainConfig::default() }.to_toml();
+    let book = TrainConfig { seed: c.seed, tensorboard: c.tensorboard, ..TrainConfig::default() }.to_toml();
     let book: Vec<&str> = book.lines().collect();
     let ours = c.to_toml();
     ours.lines()

@@ -8,6 +8,7 @@
 pub mod asha;
 pub mod charts;
 pub mod halving;
+pub mod hparams;
 pub mod journal;
 pub mod leaderboard;
 pub mod objectives;
@@ -383,7 +384,7 @@ pub fn collect(sweep: &SweepDir, study: &Study) -> Result<(Vec<Entry>, Vec<usize
 
 /// A trial folder a shard left must hold the study's trial: a shard run by another binary or
 /// from another study may have trained other values. The recipes are compared field by field,
-/// all but `epochs`.
+/// all but `epochs` and what the run writes (`config::OUTPUT_FIELDS`).
 fn check_trained_as_study(run: &RunDir, trial: &Trial) -> Result<()> {
     let path = run.file(crate::run::CONFIG_FILE);
     let again = "remove the folder and run its shard again";
@@ -396,7 +397,8 @@ fn check_trained_as_study(run: &RunDir, trial: &Trial) -> Result<()> {
         _ => toml::Table::new(),
     };
     let (saved, want) = (fields(&saved), fields(&trial.config));
-    let differ: Vec<&String> = want.keys().filter(|k| *k != "epochs" && saved.get(*k) != want.get(*k)).collect();
+    let kept = |k: &str| k == "epochs" || crate::config::OUTPUT_FIELDS.contains(&k);
+    let differ: Vec<&String> = want.keys().filter(|k| !kept(k) && saved.get(*k) != want.get(*k)).collect();
     if differ.is_empty() {
         return Ok(());
     }
@@ -450,7 +452,7 @@ pub fn refit(sweep: &SweepDir, best: &Entry, data: &TrainData, device: &Device, 
     let run = sweep.best();
     let _lock = run.lock()?;
     let cfg = best.recipe();
-    if run.holds_run() && run.load_config().ok().as_ref() != Some(&cfg) {
+    if run.holds_run() && !run.load_config().is_ok_and(|c| c.same_recipe(&cfg)) {
         run.remove_run()?;
     }
     runner::train_to(&run, &cfg, cfg.epochs, None, data, device, control)

@@ -328,6 +328,7 @@ impl Runner<'_> {
         let control = RunControl { observer: Box::new(watch), interrupter: own, plots: false, tui: false, info: None };
         // The value is the last intermediate value, in full (metrics.csv keeps 6 decimals).
         let end = |state: State, extra: Vec<Op>| -> Result<()> {
+            super::hparams::trial_ended(&run, job.trial, state)?;
             let rows = metrics::read(&run.file(METRICS_FILE))?;
             let entry = Entry { trial: job.trial.clone(), rows, status: Status::Done };
             journal.transact(|r| {
@@ -344,6 +345,7 @@ impl Runner<'_> {
                 Ok((ops, ()))
             })
         };
+        super::hparams::trial_started(&run, self.study, job.trial)?;
         match train_to(&run, &job.trial.config, job.epochs, Some(1), self.data, self.device, control) {
             // Read back from metrics.csv like every other entry: a trial's figures are the file's,
             // whether it trained now or before a resume (tpe and asha decide on them).

@@ -20,6 +20,7 @@ use crate::model::Mlp;
 use crate::model::output::AccuracyMetric;
 use crate::run::checkpoint::{self, AtomicFileCheckpointer, Retention};
 use crate::run::metrics::EpochRow;
+use crate::run::tensorboard::RunEvents;
 
 /// What the Learner left behind.
 pub struct Ended {
@@ -40,7 +41,9 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
     let train = Arc::new(BatchLoader::new(data.train.clone(), cfg.batch_size, shuffle, start + 1, device).seeding_draws(cfg.seed));
     let test = Arc::new(BatchLoader::new(data.test.clone(), cfg.batch_size, None, start + 1, device));
 
-    let recorder = Arc::new(Mutex::new(Recorder::new(plan.run.clone(), plan.history.clone(), control.plots, control.info)));
+    let events = cfg.tensorboard.then(|| RunEvents::open(plan.run.path(), data.held_out, cfg.lr, start + 1)).transpose()?;
+    let recorder = Recorder::new(plan.run.clone(), plan.history.clone(), control.plots, control.info).with_events(events);
+    let recorder = Arc::new(Mutex::new(recorder));
     let interrupter = control.interrupter;
     let inner = control.tui.then(|| Dashboard::open(interrupter.clone(), (start > 0).then_some(start)));
     let capture = Capture::new(recorder.clone(), control.observer, inner, interrupter.clone());

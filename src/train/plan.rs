@@ -117,8 +117,12 @@ impl TrainPlan {
     fn resume(&mut self, file_cfg: Option<&TrainConfig>, device: &Device) -> Result<()> {
         let saved = self.run.load_config()?;
         check_resume_overrides(&saved, &self.options.overrides, file_cfg)?;
-        let epochs = Overrides { epochs: self.options.overrides.epochs, ..Default::default() };
-        self.config = saved.with_overrides(&epochs)?;
+        // Besides `epochs`, only what the run writes may change: `tensorboard` from the flag, else
+        // from a given recipe (a sweep's), else as saved.
+        let o = &self.options;
+        let tensorboard = o.overrides.tensorboard.or(o.config.as_ref().map(|c| c.tensorboard));
+        let kept = Overrides { epochs: o.overrides.epochs, tensorboard, ..Default::default() };
+        self.config = saved.with_overrides(&kept)?;
         self.config_origin = self.run.file(CONFIG_FILE).display().to_string();
         let all = metrics::read(&self.run.file(METRICS_FILE))?;
         let mut warnings = Vec::new();
@@ -233,7 +237,7 @@ fn default_recipe() -> Result<TrainConfig> {
     if path.exists() { TrainConfig::load(path) } else { Ok(TrainConfig::default()) }
 }
 
-/// Refuse recipe changes on resume; only `epochs` may change.
+/// Refuse recipe changes on resume; only `epochs` (and what the run writes) may change.
 fn check_resume_overrides(saved: &TrainConfig, o: &Overrides, from_file: Option<&TrainConfig>) -> Result<()> {
     let mut refused = Vec::new();
     if o.lr.is_some_and(|v| v != saved.lr) {
@@ -246,7 +250,7 @@ fn check_resume_overrides(saved: &TrainConfig, o: &Overrides, from_file: Option<
         refused.push(format!("--seed (run has {})", saved.seed));
     }
     if let Some(f) = from_file
-        && (TrainConfig { epochs: saved.epochs, ..f.clone() }) != *saved
+        && !(TrainConfig { epochs: saved.epochs, ..f.clone() }).same_recipe(saved)
     {
         refused.push("--config (its recipe differs from the run's config.toml)".to_string());
     }
@@ -341,6 +345,20 @@ mod tests {
         assert!(e.contains("refused: --config"), "{e}");
         let saved = TrainOptions { config: Some(run.load_config().unwrap()), ..resume };
         assert_eq!(TrainPlan::prepare(&run, &saved, &device()).unwrap().config.epochs, 3);
+        // What the run writes is not its recipe: a given recipe's `tensorboard` is taken, not refused.
+        let quiet = TrainOptions { config: Some(TrainConfig { tensorboard: false, ..run.load_config().unwrap() }), ..saved };
+        assert!(!TrainPlan::prepare(&run, &quiet, &device()).unwrap().config.tensorboard);
+    }
+
+    #[test]
+    fn resume_keeps_the_saved_tensorboard_unless_the_flag_says_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = run_with_rows(dir.path(), 1);
+        TrainConfig { epochs: 3, lr: 0.2, tensorboard: false, ..TrainConfig::default() }.save(&run.file(CONFIG_FILE)).unwrap();
+        let resume = TrainOptions { resume: true, ..Default::default() };
+        assert!(!TrainPlan::prepare(&run, &resume, &device()).unwrap().config.tensorboard);
+        let on = TrainOptions { overrides: Overrides { tensorboard: Some(true), ..Default::default() }, ..resume };
+        assert!(TrainPlan::prepare(&run, &on, &device()).unwrap().config.tensorboard);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The recorder: what a run keeps of each epoch. It turns metric values into `EpochRow`s,
-//! rewrites `metrics.csv`, redraws `curves.png`, keeps `run.json`, and decides that a run
-//! diverged. It knows nothing of Burn's events or of the terminal.
+//! appends them to the run's TensorBoard events, rewrites `metrics.csv`, redraws `curves.png`,
+//! keeps `run.json`, and decides that a run diverged. It knows nothing of Burn's events or of
+//! the terminal.
 
 use std::time::Instant;
 
 use crate::run::info::{RunInfo, now_rfc3339};
 use crate::run::metrics::{self, EpochRow};
+use crate::run::tensorboard::RunEvents;
 use crate::run::{CURVES_FILE, INFO_FILE, METRICS_FILE, RunDir};
 
 /// A training batch's mean loss at or above this (or NaN/inf) means the run diverged. The
@@ -36,6 +38,7 @@ pub struct Recorder {
     run: RunDir,
     plots: bool,
     info: Option<RunInfo>,
+    events: Option<RunEvents>,
     rows: Vec<EpochRow>,
     train: SplitFigures,
     valid: SplitFigures,
@@ -56,6 +59,7 @@ impl Recorder {
             run,
             plots,
             info,
+            events: None,
             rows: history,
             train: SplitFigures::default(),
             valid: SplitFigures::default(),
@@ -66,6 +70,12 @@ impl Recorder {
             split_start: Instant::now(),
             train_seconds: 0.0,
         }
+    }
+
+    /// Also write each epoch's figures to this session's TensorBoard events file.
+    pub fn with_events(mut self, events: Option<RunEvents>) -> Self {
+        self.events = events;
+        self
     }
 
     pub fn rows(&self) -> &[EpochRow] {
@@ -121,13 +131,18 @@ impl Recorder {
         self.split_seconds.push((self.train_seconds, self.split_start.elapsed().as_secs_f64()));
         self.train = SplitFigures::default();
         self.valid = SplitFigures::default();
-        if let Err(e) = self.persist() {
+        if let Err(e) = self.persist(&row) {
             self.write_error.get_or_insert(e);
         }
         Some(row)
     }
 
-    fn persist(&mut self) -> crate::Result<()> {
+    fn persist(&mut self, row: &EpochRow) -> crate::Result<()> {
+        // The events first: an epoch there but not in metrics.csv (a kill in between) is
+        // trained again on resume, and the resumed session's restart marker drops it.
+        if let Some(ev) = &mut self.events {
+            ev.epoch(row, crate::run::tensorboard::now())?;
+        }
         metrics::write(&self.run.file(METRICS_FILE), &self.rows)?;
         if self.plots {
             let held = metrics::held_out(&self.run.file(METRICS_FILE));

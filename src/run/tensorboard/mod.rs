@@ -33,7 +33,7 @@ const FILE_PREFIX: &str = "events.out.tfevents.";
 /// The masked CRC-32C of TFRecord's framing.
 pub fn masked_crc(bytes: &[u8]) -> u32 {
     let c = crc32c::crc32c(bytes);
-    ((c >> 15) | (c << 17)).wrapping_add(0xA282_EAD8)
+    c.rotate_right(15).wrapping_add(0xA282_EAD8)
 }
 
 /// One TFRecord: the framed bytes of `data`.
