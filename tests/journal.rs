@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, CPU, Fixture, Out, metrics, skip};
+use common::{BIN, Fixture, metrics, skip};
 use d2l_mlp::run::RunDir;
 use d2l_mlp::run::checkpoint::epochs_on_disk;
 use d2l_mlp::sweep::journal::{JTrial, Replay, State, replay};
@@ -23,16 +23,6 @@ fn tpe(n: usize, epochs: usize) -> String {
 }
 const SPACE: &str = "[space]\nlr = { log_uniform = [0.01, 1.0] }\nwidth = { int_log_uniform = [8, 64] }\nactivation = [\"relu\", \"tanh\"]\n";
 
-fn data_args(f: &Fixture) -> Vec<String> {
-    let data = f.data().to_str().unwrap().to_string();
-    ["--data-dir", &data, "--skip-checksum", "--backend", CPU].map(String::from).to_vec()
-}
-
-fn sweep(f: &Fixture, args: &[&str]) -> Out {
-    let mut all: Vec<String> = std::iter::once("sweep").chain(args.iter().copied()).map(String::from).collect();
-    all.extend(data_args(f));
-    f.run(&all.iter().map(String::as_str).collect::<Vec<_>>())
-}
 
 /// A sweep process in the background; killed if the test fails before it ends.
 struct Bg(Child);
@@ -42,7 +32,7 @@ impl Bg {
         let child = Command::new(BIN)
             .arg("sweep")
             .args(args)
-            .args(data_args(f))
+            .args(f.data_args())
             .current_dir(f.dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -118,7 +108,7 @@ fn optuna_reads_a_finished_tpe_study_and_its_best_is_the_leaderboards() {
     let Some(py) = python_or_skip("optuna_reads_a_finished_tpe_study") else { return };
     let f = Fixture::with_sizes(1024, 128);
     f.write_config("t.toml", &tpe(6, 2));
-    sweep(&f, &["t.toml", "--out", "tpe"]).ok();
+    f.sweep(&["t.toml", "--out", "tpe"]).ok();
     let r = read(&f.path("tpe"));
     assert_eq!(numbers(&r), (0..6).collect::<Vec<_>>());
     assert!(r.trials.iter().all(finished));
@@ -131,7 +121,7 @@ fn a_trial_enqueued_from_optuna_is_trained_by_the_binary() {
     let Some(py) = python_or_skip("a_trial_enqueued_from_optuna_is_trained_by_the_binary") else { return };
     let f = Fixture::new();
     f.write_config("r.toml", &format!("method = \"random\"\ntrials = 2\n{FIXED}{SPACE}"));
-    sweep(&f, &["r.toml", "--out", "rs", "--workers", "1"]).ok();
+    f.sweep(&["r.toml", "--out", "rs", "--workers", "1"]).ok();
     let journal = f.path("rs/journal.log");
     let code = format!(
         "import optuna\ns = optuna.load_study(study_name='rs', storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend({:?})))\ns.enqueue_trial({{'lr': 0.07, 'width': 32, 'activation': 'tanh'}})\ns.enqueue_trial({{'lr': 5.0}})\n",
@@ -139,7 +129,7 @@ fn a_trial_enqueued_from_optuna_is_trained_by_the_binary() {
     );
     run_python(&py, &["-c", &code]);
     assert_eq!(read(&f.path("rs")).trials[2].state, State::Waiting);
-    let o = sweep(&f, &["--resume", "rs", "--workers", "1"]);
+    let o = f.sweep(&["--resume", "rs", "--workers", "1"]);
     o.ok();
     let r = read(&f.path("rs"));
     let t = &r.trials[2];
@@ -168,7 +158,7 @@ fn a_trial_enqueued_from_optuna_is_trained_by_the_binary() {
     let o = f.run(&["sweep", "--enqueue", "rs", "lr=0.3", "activation=relu"]);
     o.ok();
     assert!(o.stdout.contains("enqueued trial 004"), "{}", o.stdout);
-    let o = sweep(&f, &["--resume", "rs", "--workers", "1"]);
+    let o = f.sweep(&["--resume", "rs", "--workers", "1"]);
     o.ok();
     let t = &read(&f.path("rs")).trials[4];
     assert_eq!((t.state, t.params["lr"].0), (State::Complete, 0.3));
@@ -209,7 +199,7 @@ fn two_joined_processes_share_one_tpe_study_and_a_killed_ones_trial_is_continued
     assert_eq!(r.trials[0].intermediate.keys().copied().collect::<Vec<_>>(), (1..=6).collect::<Vec<i64>>());
     // The last process out published the leaderboard; --collect refits.
     assert!(format!("{said2}{said3}").contains("the study is finished"), "{said2}\n{said3}");
-    let o = sweep(&f, &["--collect", "tj"]);
+    let o = f.sweep(&["--collect", "tj"]);
     o.ok();
     assert!(o.stdout.contains("refit test accuracy"), "{}", o.stdout);
 }
@@ -220,7 +210,7 @@ fn the_median_pruner_stops_trials_below_the_median_and_keeps_their_epochs() {
     let fixed = FIXED.replace("epochs = 2", "epochs = 4");
     let text = format!("method = \"random\"\ntrials = 10\nseed = 5\npruner = \"median\"\n{fixed}[median]\nstartup = 2\n[space]\nlr = {{ log_uniform = [0.0005, 2.0] }}\n");
     f.write_config("p.toml", &text);
-    let o = sweep(&f, &["p.toml", "--out", "ps", "--workers", "1"]);
+    let o = f.sweep(&["p.toml", "--out", "ps", "--workers", "1"]);
     o.ok();
     let r = read(&f.path("ps"));
     let pruned: Vec<&JTrial> = r.trials.iter().filter(|t| t.state == State::Pruned).collect();
@@ -237,7 +227,7 @@ fn the_median_pruner_stops_trials_below_the_median_and_keeps_their_epochs() {
     assert!(o.stdout.contains("pruned"), "{}", o.stdout);
     // The pruner is refused where rungs already stop trials.
     f.write_config("h.toml", &text.replace("method = \"random\"", "method = \"asha\""));
-    let o = sweep(&f, &["h.toml", "--out", "hs"]);
+    let o = f.sweep(&["h.toml", "--out", "hs"]);
     o.bad_input().one_error_line();
     assert!(o.stderr.contains("field `pruner`: a asha study stops trials at its rungs already"), "{}", o.stderr);
 }
@@ -247,11 +237,11 @@ fn a_journal_that_does_not_fit_gets_one_line_and_is_left_as_it_was() {
     let f = Fixture::new();
     f.write_config("g.toml", &format!("{FIXED}[space]\nlr = [0.05, 0.2]\n"));
     f.write_config("other.toml", &format!("{FIXED}[space]\nlr = [0.05, 0.3]\n"));
-    sweep(&f, &["g.toml", "--out", "g", "--workers", "1"]).ok();
+    f.sweep(&["g.toml", "--out", "g", "--workers", "1"]).ok();
     let journal = f.path("g/journal.log");
     let before = std::fs::read(&journal).unwrap();
     // --join with another space names the difference.
-    let o = sweep(&f, &["other.toml", "--out", "g", "--join"]);
+    let o = f.sweep(&["other.toml", "--out", "g", "--join"]);
     o.bad_input().one_error_line();
     assert!(o.stderr.contains("holds another study") && o.stderr.contains("lr = [0.05, 0.2]") && o.stderr.contains("lr = [0.05, 0.3]"), "{}", o.stderr);
     assert_eq!(std::fs::read(&journal).unwrap(), before);
@@ -259,14 +249,14 @@ fn a_journal_that_does_not_fit_gets_one_line_and_is_left_as_it_was() {
     let mut bad = before.clone();
     bad.extend_from_slice(b"{\"op_code\":42,\"worker_id\":\"x\"}\n");
     std::fs::write(&journal, &bad).unwrap();
-    let o = sweep(&f, &["--resume", "g"]);
+    let o = f.sweep(&["--resume", "g"]);
     o.bad_input().one_error_line();
     assert!(o.stderr.contains("op code 42 is not one this version knows"), "{}", o.stderr);
     assert_eq!(std::fs::read(&journal).unwrap(), bad);
     // A journal from another study (the folder renamed).
     std::fs::write(&journal, &before).unwrap();
     std::fs::rename(f.path("g"), f.path("renamed")).unwrap();
-    let o = sweep(&f, &["--resume", "renamed"]);
+    let o = f.sweep(&["--resume", "renamed"]);
     o.bad_input().one_error_line();
     assert!(o.stderr.contains("holds no study named `renamed`"), "{}", o.stderr);
     std::fs::rename(f.path("renamed"), f.path("g")).unwrap();
@@ -274,11 +264,11 @@ fn a_journal_that_does_not_fit_gets_one_line_and_is_left_as_it_was() {
     let mut cut = before.clone();
     cut.extend_from_slice(b"{\"op_code\":4,\"worker_id\":\"x\",\"stu");
     std::fs::write(&journal, &cut).unwrap();
-    let o = sweep(&f, &["--resume", "g", "--workers", "1"]);
+    let o = f.sweep(&["--resume", "g", "--workers", "1"]);
     o.ok();
     assert!(o.stdout.contains("warning:") && o.stdout.contains("journal.log: its last line (") && o.stdout.contains("was cut short"), "{}", o.stdout);
     f.run(&["sweep", "--enqueue", "g", "lr=0.2"]).ok();
-    let o = sweep(&f, &["--resume", "g", "--workers", "1"]);
+    let o = f.sweep(&["--resume", "g", "--workers", "1"]);
     o.ok();
     assert!(!o.stdout.contains("warning:"), "{}", o.stdout);
     let r = read(&f.path("g"));
@@ -310,7 +300,7 @@ fn two_joined_processes_run_one_asha_study_within_its_rung_quotas() {
     assert!(format!("{said_a}{said_b}").contains("the study is finished"), "{said_a}\n{said_b}");
     // Halving waits for every trial at each rung: one process only.
     f.write_config("h.toml", &text.replace("\"asha\"", "\"halving\""));
-    let o = sweep(&f, &["h.toml", "--out", "hj", "--join"]);
+    let o = f.sweep(&["h.toml", "--out", "hj", "--join"]);
     o.bad_input().one_error_line();
     assert!(o.stderr.contains("use method = \"asha\""), "{}", o.stderr);
 }
@@ -319,12 +309,12 @@ fn two_joined_processes_run_one_asha_study_within_its_rung_quotas() {
 fn a_study_folder_from_before_the_journal_is_converted_once_and_resumes() {
     let f = Fixture::new();
     f.write_config("g.toml", &format!("{FIXED}[space]\nlr = [0.05, 0.1, 0.2]\n"));
-    sweep(&f, &["g.toml", "--out", "old", "--workers", "1"]).ok();
+    f.sweep(&["g.toml", "--out", "old", "--workers", "1"]).ok();
     let board = std::fs::read_to_string(f.path("old/leaderboard.csv")).unwrap();
     // As an older version left it: trial 2 never started, no journal.
     std::fs::remove_file(f.path("old/journal.log")).unwrap();
     std::fs::remove_dir_all(f.path("old/trials/002")).unwrap();
-    let o = sweep(&f, &["--resume", "old", "--workers", "1"]);
+    let o = f.sweep(&["--resume", "old", "--workers", "1"]);
     o.ok();
     assert!(o.stdout.contains("the study is now kept in its journal"), "{}", o.stdout);
     assert_eq!(o.stdout.matches("done before").count(), 2, "{}", o.stdout);
@@ -333,7 +323,7 @@ fn a_study_folder_from_before_the_journal_is_converted_once_and_resumes() {
     assert!(r.trials.iter().all(|t| t.state == State::Complete && t.intermediate.len() == 2));
     let cells = |b: &str| b.lines().map(|l| l.rsplitn(3, ',').nth(2).unwrap_or("").to_string()).collect::<Vec<_>>();
     assert_eq!(cells(&std::fs::read_to_string(f.path("old/leaderboard.csv")).unwrap()), cells(&board));
-    let o = sweep(&f, &["--resume", "old", "--workers", "1"]);
+    let o = f.sweep(&["--resume", "old", "--workers", "1"]);
     o.ok();
     assert!(!o.stdout.contains("now kept in its journal"), "converted once: {}", o.stdout);
 }
@@ -368,7 +358,7 @@ fn two_objectives_mark_the_pareto_front_optuna_names() {
     let head = "objectives = [\"val_acc\", \"params\"]\n";
     let space = "[space]\nhidden = [[4], [16], [64], [16, 16], [64, 64]]\n";
     f.write_config("d.toml", &format!("{head}{FIXED}{space}"));
-    let o = sweep(&f, &["d.toml", "--out", "df", "--workers", "1"]);
+    let o = f.sweep(&["d.toml", "--out", "df", "--workers", "1"]);
     o.ok();
     let text = std::fs::read_to_string(f.path("df/leaderboard.csv")).unwrap();
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
@@ -395,12 +385,12 @@ fn two_objectives_mark_the_pareto_front_optuna_names() {
     // Bad lists get one line with the valid names.
     for (list, says) in [("[\"accuracy\"]", "unknown objective `accuracy`"), ("[\"params\", \"params\"]", "lists `params` twice"), ("[]", "is empty")] {
         f.write_config("bad.toml", &format!("objectives = {list}\n{FIXED}{space}"));
-        let o = sweep(&f, &["bad.toml", "--out", "bad"]);
+        let o = f.sweep(&["bad.toml", "--out", "bad"]);
         o.bad_input().one_error_line();
         assert!(o.stderr.contains(says) && o.stderr.contains("val_acc, val_loss, params, seconds"), "{}", o.stderr);
     }
     f.write_config("bad.toml", &format!("method = \"tpe\"\ntrials = 3\n{head}{FIXED}{space}"));
-    let o = sweep(&f, &["bad.toml", "--out", "bad"]);
+    let o = f.sweep(&["bad.toml", "--out", "bad"]);
     o.bad_input().one_error_line();
     assert!(o.stderr.contains("multi-objective TPE is not implemented"), "{}", o.stderr);
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, CPU, Fixture, Out, figures, metrics};
+use common::{BIN, Fixture, figures, metrics};
 use d2l_mlp::run::RunDir;
 use d2l_mlp::run::checkpoint::epochs_on_disk;
 
@@ -18,22 +18,12 @@ fn write_study(f: &Fixture, name: &str, head: &str, space: &str) {
     f.write_config(name, &format!("{head}{FIXED}[space]\n{space}"));
 }
 
-fn data_args(f: &Fixture) -> Vec<String> {
-    let data = f.data().to_str().unwrap().to_string();
-    ["--data-dir", &data, "--skip-checksum", "--backend", CPU].map(String::from).to_vec()
-}
-
-fn sweep(f: &Fixture, args: &[&str]) -> Out {
-    let mut all: Vec<String> = std::iter::once("sweep").chain(args.iter().copied()).map(String::from).collect();
-    all.extend(data_args(f));
-    f.run(&all.iter().map(String::as_str).collect::<Vec<_>>())
-}
 
 fn spawn(f: &Fixture, args: &[&str]) -> std::process::Child {
     Command::new(BIN)
         .arg("sweep")
         .args(args)
-        .args(data_args(f))
+        .args(f.data_args())
         .current_dir(f.dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -62,7 +52,7 @@ fn column(board: &[Vec<String>], name: &str) -> Vec<String> {
 fn a_three_point_grid_gives_three_ranked_rows_and_a_refit() {
     let f = Fixture::new();
     write_study(&f, "three.toml", "", "lr = [0.02, 0.1, 0.5]\n");
-    let o = sweep(&f, &["three.toml", "--out", "s"]);
+    let o = f.sweep(&["three.toml", "--out", "s"]);
     o.ok();
     let s = f.path("s");
     let b = board(&s);
@@ -106,7 +96,7 @@ fn kill_9_then_resume_gives_the_leaderboard_of_an_uninterrupted_sweep() {
     let f = Fixture::with_sizes(1536, 128);
     let study = "val_size = 128\n[fixed]\nepochs = 4\nbatch_size = 32\nhidden = [64]\ninit_std = 0.1\n[space]\nlr = [0.05, 0.2]\nseed = [1, 2]\n";
     f.write_config("grid.toml", study);
-    sweep(&f, &["grid.toml", "--out", "whole"]).ok();
+    f.sweep(&["grid.toml", "--out", "whole"]).ok();
 
     // One worker, so that the first trial is finished when the second one is cut.
     let mut child = spawn(&f, &["grid.toml", "--out", "cut", "--workers", "1"]);
@@ -118,7 +108,7 @@ fn kill_9_then_resume_gives_the_leaderboard_of_an_uninterrupted_sweep() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
-    let o = sweep(&f, &["--resume", "cut"]);
+    let o = f.sweep(&["--resume", "cut"]);
     o.ok();
     assert!(o.stdout.contains("done before"), "the first trial is recognised: {}", o.stdout);
     assert_eq!(board(&f.path("cut")), board(&f.path("whole")));
@@ -130,7 +120,7 @@ fn halving_promotes_the_best_third_which_continue_from_their_checkpoints() {
     let f = Fixture::new();
     let head = "method = \"halving\"\ntrials = 6\nseed = 2\n";
     f.write_config("h.toml", &format!("{head}{FIXED}[halving]\nr_min = 1\nr_max = 3\neta = 3\n[space]\nlr = [0.01, 0.03, 0.1, 0.3]\nseed = [1, 2, 3]\n"));
-    let o = sweep(&f, &["h.toml", "--out", "h"]);
+    let o = f.sweep(&["h.toml", "--out", "h"]);
     o.ok();
     let h = f.path("h");
     // Each trial's score after rung 1 (epoch 1); the best two of six go on to 3 epochs.
@@ -180,7 +170,7 @@ fn tpe_with_two_workers_asks_the_same_after_kill_9_and_resume() {
     let head = "method = \"tpe\"\ntrials = 6\nseed = 3\n";
     let study = format!("{head}{FIXED}[tpe]\nstartup = 2\n[space]\nlr = {{ log_uniform = [0.01, 1.0] }}\nwidth = {{ int_log_uniform = [8, 64] }}\nactivation = [\"relu\", \"tanh\"]\n");
     f.write_config("t.toml", &study);
-    let o = sweep(&f, &["t.toml", "--out", "whole", "--workers", "2"]);
+    let o = f.sweep(&["t.toml", "--out", "whole", "--workers", "2"]);
     o.ok();
     assert!(o.stdout.contains("tpe search of 6 trials") && o.stdout.contains("worker(s) idle"), "{}", o.stdout);
     let asked = suggestions(&f.path("whole"));
@@ -190,7 +180,7 @@ fn tpe_with_two_workers_asks_the_same_after_kill_9_and_resume() {
     assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
     // Resumed with another --workers: the study keeps the lag it started with (its journal's
     // `d2l:lag`), so it asks the same trials.
-    let o = sweep(&f, &["--resume", "cut", "--workers", "1"]);
+    let o = f.sweep(&["--resume", "cut", "--workers", "1"]);
     o.ok();
     assert_eq!(suggestions(&f.path("cut")), asked);
     assert_eq!(board(&f.path("cut")), board(&f.path("whole")));
@@ -203,7 +193,7 @@ fn asha_promotes_without_waiting_and_one_worker_resumes_to_the_same_leaderboard(
     let head = "method = \"asha\"\ntrials = 6\nseed = 2\n";
     let study = format!("{head}{FIXED}[halving]\nr_min = 1\nr_max = 3\neta = 3\n[space]\nlr = [0.01, 0.03, 0.1, 0.3]\nseed = [1, 2, 3]\n");
     f.write_config("a.toml", &study);
-    let o = sweep(&f, &["a.toml", "--out", "whole", "--workers", "1"]);
+    let o = f.sweep(&["a.toml", "--out", "whole", "--workers", "1"]);
     o.ok();
     let whole = board(&f.path("whole"));
     let epochs = column(&whole, "epochs");
@@ -215,11 +205,11 @@ fn asha_promotes_without_waiting_and_one_worker_resumes_to_the_same_leaderboard(
 
     kill_when(&f, &["a.toml", "--out", "cut", "--workers", "1"], || !metrics(&f.path("cut/trials/003")).is_empty());
     assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
-    sweep(&f, &["--resume", "cut", "--workers", "1"]).ok();
+    f.sweep(&["--resume", "cut", "--workers", "1"]).ok();
     assert_eq!(board(&f.path("cut")), whole);
 
     // Two workers: every draw trains, none past r_max, and the best reaches it.
-    let o = sweep(&f, &["a.toml", "--out", "two", "--workers", "2"]);
+    let o = f.sweep(&["a.toml", "--out", "two", "--workers", "2"]);
     o.ok();
     let epochs = column(&board(&f.path("two")), "epochs");
     assert!(epochs.len() == 6 && epochs.iter().all(|e| e == "1" || e == "3") && epochs[0] == "3", "{epochs:?}");
@@ -230,13 +220,13 @@ fn asha_promotes_without_waiting_and_one_worker_resumes_to_the_same_leaderboard(
 fn two_shards_then_collect_equal_the_whole_sweep() {
     let f = Fixture::new();
     write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\nseed = [1, 2]\n");
-    sweep(&f, &["g.toml", "--out", "whole"]).ok();
+    f.sweep(&["g.toml", "--out", "whole"]).ok();
     let mut shards: Vec<_> = ["0/2", "1/2"].iter().map(|s| spawn(&f, &["g.toml", "--out", "parts", "--shard", s])).collect();
     for c in &mut shards {
         assert!(c.wait().unwrap().success());
     }
     assert!(!f.path("parts/leaderboard.csv").exists(), "shards leave the leaderboard to --collect");
-    let o = sweep(&f, &["--collect", "parts"]);
+    let o = f.sweep(&["--collect", "parts"]);
     o.ok();
     assert_eq!(board(&f.path("parts")), board(&f.path("whole")));
     assert_eq!(figures(&metrics(&f.path("parts/best"))), figures(&metrics(&f.path("whole/best"))));
@@ -246,15 +236,15 @@ fn two_shards_then_collect_equal_the_whole_sweep() {
 fn collect_refuses_an_incomplete_study_unless_partial() {
     let f = Fixture::new();
     write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\nseed = [1, 2]\n");
-    sweep(&f, &["g.toml", "--out", "parts", "--shard", "0/2"]).ok();
-    let o = sweep(&f, &["--collect", "parts"]);
+    f.sweep(&["g.toml", "--out", "parts", "--shard", "0/2"]).ok();
+    let o = f.sweep(&["--collect", "parts"]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     o.one_error_line();
     assert!(o.stderr.contains("not finished (001, 003)") && o.stderr.contains("--shard K/N") && o.stderr.contains("--partial"), "{}", o.stderr);
     // The shard that holds them, split the way the shards split the study.
     assert!(o.stderr.contains("again (shard 1/2 (001, 003) of `sweep SPACE.toml --out parts --shard K/N`)"), "{}", o.stderr);
     assert!(!f.path("parts/leaderboard.csv").exists() && !f.path("parts/best").exists(), "a refused collect wrote nothing");
-    let o = sweep(&f, &["--collect", "parts", "--partial"]);
+    let o = f.sweep(&["--collect", "parts", "--partial"]);
     o.ok();
     assert_eq!(column(&board(&f.path("parts")), "trial").len(), 2);
 }
@@ -264,21 +254,21 @@ fn collect_refuses_a_trial_folder_trained_with_other_values() {
     let f = Fixture::new();
     write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\nseed = [1, 2]\n");
     for s in ["0/2", "1/2"] {
-        sweep(&f, &["g.toml", "--out", "parts", "--shard", s]).ok();
+        f.sweep(&["g.toml", "--out", "parts", "--shard", s]).ok();
     }
     // Trial 1 (lr 0.05, seed 2) as another binary or study might have trained it.
     let config = f.path("parts/trials/001/config.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("\nlr = 0.05\n"), "{text}");
     std::fs::write(&config, text.replace("\nlr = 0.05\n", "\nlr = 0.0512\n")).unwrap();
-    let o = sweep(&f, &["--collect", "parts"]);
+    let o = f.sweep(&["--collect", "parts"]);
     o.bad_input();
     let want = "parts/trials/001/config.toml: lr = 0.0512 but the study's trial 1 has lr = 0.05; this trial was trained by another binary or study; remove the folder and run its shard again";
     assert!(o.stderr.contains(want), "{}", o.stderr);
     assert!(!f.path("parts/leaderboard.csv").exists() && !f.path("parts/best").exists(), "a refused collect wrote nothing");
     // Its epochs may differ (a shorter or longer run of the same recipe): not a mismatch.
     std::fs::write(&config, text.replace("\nepochs = 2\n", "\nepochs = 1\n")).unwrap();
-    sweep(&f, &["--collect", "parts"]).ok();
+    f.sweep(&["--collect", "parts"]).ok();
 }
 
 #[test]
@@ -292,7 +282,7 @@ fn only_the_refit_reads_the_test_set() {
         std::fs::rename(f.data().join(n), held.join(n)).unwrap();
     }
     // The whole search runs without the test files; the refit is the first to want them.
-    let o = sweep(&f, &["g.toml", "--out", "s"]);
+    let o = f.sweep(&["g.toml", "--out", "s"]);
     o.bad_input();
     assert!(o.stderr.contains("t10k-images-idx3-ubyte"), "{}", o.stderr);
     assert_eq!(board(&f.path("s")).len(), 3, "the search ranked its trials before the refit");
@@ -300,7 +290,7 @@ fn only_the_refit_reads_the_test_set() {
     for n in names {
         std::fs::rename(held.join(n), f.data().join(n)).unwrap();
     }
-    let o = sweep(&f, &["--resume", "s"]);
+    let o = f.sweep(&["--resume", "s"]);
     o.ok();
     assert_eq!(o.stdout.matches("done before").count(), 2, "{}", o.stdout);
     assert!(o.stdout.contains("refit test accuracy"), "{}", o.stdout);
@@ -319,7 +309,7 @@ fn bad_space_files_get_one_line_naming_the_field() {
         ("", "seed = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\nlr = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1]\nwidth = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nbatch_size = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n", "[space]: the grid has 11000 points, more than 10000"),
     ] {
         write_study(&f, "bad.toml", head, space);
-        let o = sweep(&f, &["bad.toml", "--out", "never"]);
+        let o = f.sweep(&["bad.toml", "--out", "never"]);
         o.bad_input();
         assert!(o.stderr.starts_with("error: bad.toml: "), "{}", o.stderr);
         assert!(o.stderr.contains(want), "{space}: {}", o.stderr);
@@ -327,22 +317,22 @@ fn bad_space_files_get_one_line_naming_the_field() {
     }
     // A halving study cannot be sharded: refused before anything is written.
     write_study(&f, "h.toml", "method = \"halving\"\ntrials = 3\n", "lr = [0.1]\n");
-    let o = sweep(&f, &["h.toml", "--out", "never", "--shard", "0/2"]);
+    let o = f.sweep(&["h.toml", "--out", "never", "--shard", "0/2"]);
     o.bad_input();
     assert!(o.stderr.contains("cannot be split") && !f.path("never").exists(), "{}", o.stderr);
     write_study(&f, "t.toml", "method = \"tpe\"\ntrials = 3\n", "lr = [0.1]\n");
-    let o = sweep(&f, &["t.toml", "--out", "never", "--shard", "0/2"]);
+    let o = f.sweep(&["t.toml", "--out", "never", "--shard", "0/2"]);
     o.bad_input();
     assert!(o.stderr.contains("a tpe study suggests each trial from the results") && !f.path("never").exists(), "{}", o.stderr);
     f.write_config("t.toml", &format!("method = \"tpe\"\ntrials = 3\n{FIXED}[tpe]\ncandidates = 0\n[space]\nlr = [0.1]\n"));
-    let o = sweep(&f, &["t.toml", "--out", "never"]);
+    let o = f.sweep(&["t.toml", "--out", "never"]);
     o.bad_input();
     assert!(o.stderr.contains("[tpe]: candidates must be at least 1"), "{}", o.stderr);
     // A folder that is not a sweep, and a sweep started twice.
-    sweep(&f, &["--resume", "nowhere"]).bad_input();
+    f.sweep(&["--resume", "nowhere"]).bad_input();
     write_study(&f, "ok.toml", "", "lr = [0.1]\n");
-    sweep(&f, &["ok.toml", "--out", "once"]).ok();
-    let o = sweep(&f, &["ok.toml", "--out", "once"]);
+    f.sweep(&["ok.toml", "--out", "once"]).ok();
+    let o = f.sweep(&["ok.toml", "--out", "once"]);
     o.bad_input();
     assert!(o.stderr.contains("sweep --resume once"), "{}", o.stderr);
 }

@@ -52,6 +52,19 @@ impl Fixture {
         p
     }
 
+    /// What a sweep of the fixture's data needs: `--data-dir DATA --skip-checksum --backend CPU`.
+    pub fn data_args(&self) -> Vec<String> {
+        let data = self.data().to_str().unwrap().to_string();
+        ["--data-dir", &data, "--skip-checksum", "--backend", CPU].map(String::from).to_vec()
+    }
+
+    /// `sweep ARGS` on the fixture's data.
+    pub fn sweep(&self, args: &[&str]) -> Out {
+        let mut all: Vec<String> = std::iter::once("sweep").chain(args.iter().copied()).map(String::from).collect();
+        all.extend(self.data_args());
+        self.run(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
     /// Run the binary in the fixture folder.
     pub fn run(&self, args: &[&str]) -> Out {
         run_in(self.dir.path(), args)
