@@ -101,13 +101,13 @@ pub fn make_batch(split: &Split, indices: &[usize], device: &Device) -> Batch {
 /// `shuffle = false`).
 #[derive(Clone)]
 pub struct BatchLoader {
-    split: Arc<Split>,
+    pub(super) split: Arc<Split>,
     range: Range<usize>,
-    batch_size: usize,
-    shuffle_seed: Option<u64>,
+    pub(super) batch_size: usize,
+    pub(super) shuffle_seed: Option<u64>,
     /// The epoch number the next `iter()` call serves (shared by clones made by `to_device`).
     next_epoch: Arc<AtomicUsize>,
-    device: Device,
+    pub(super) device: Device,
     /// Seed the device's generator (dropout's draws) from this and the epoch at each epoch's
     /// start, so that a seeded run repeats and a resumed one draws what it would have.
     draws_seed: Option<u64>,
@@ -131,6 +131,39 @@ impl BatchLoader {
     pub fn seeding_draws(mut self, seed: u64) -> Self {
         self.draws_seed = Some(seed);
         self
+    }
+
+    /// Start the next epoch: seed the device's draws (when asked to) and return the order of
+    /// its items, as indices into the split.
+    pub(super) fn next_order(&self) -> Vec<usize> {
+        let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(seed) = self.draws_seed {
+            // Another mix than the order's, so the draws and the order are unrelated.
+            self.device.seed(seed.rotate_left(17) ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        }
+        let n = self.range.len();
+        let local = match self.shuffle_seed {
+            Some(seed) => epoch_order(n, seed, epoch),
+            None => (0..n).collect(),
+        };
+        local.into_iter().map(|i| i + self.range.start).collect()
+    }
+
+    /// This loader, making its batches on `device`.
+    pub(super) fn on_device(&self, device: &Device) -> Self {
+        let mut l = self.clone();
+        l.device = device.clone();
+        l
+    }
+
+    /// This loader over items `start..end` of its range, from the epoch it is at.
+    pub(super) fn sliced(&self, start: usize, end: usize) -> Self {
+        let mut l = self.clone();
+        let s = (self.range.start + start).min(self.range.end);
+        let e = (self.range.start + end).min(self.range.end);
+        l.range = s..e.max(s);
+        l.next_epoch = Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst)));
+        l
     }
 }
 
@@ -249,17 +282,7 @@ impl DataLoaderIterator<Batch> for BatchIter {
 
 impl DataLoader<Batch> for BatchLoader {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<Batch> + 'a> {
-        let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
-        if let Some(seed) = self.draws_seed {
-            // Another mix than the order's, so the draws and the order are unrelated.
-            self.device.seed(seed.rotate_left(17) ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
-        }
-        let n = self.range.len();
-        let local = match self.shuffle_seed {
-            Some(seed) => epoch_order(n, seed, epoch),
-            None => (0..n).collect(),
-        };
-        let order = local.into_iter().map(|i| i + self.range.start).collect();
+        let order = self.next_order();
         Box::new(BatchIter::start(self.split.clone(), order, self.batch_size, self.device.clone()))
     }
 
@@ -268,18 +291,11 @@ impl DataLoader<Batch> for BatchLoader {
     }
 
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<Batch>> {
-        let mut l = self.clone();
-        l.device = device.clone();
-        Arc::new(l)
+        Arc::new(self.on_device(device))
     }
 
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<Batch>> {
-        let mut l = self.clone();
-        let s = (self.range.start + start).min(self.range.end);
-        let e = (self.range.start + end).min(self.range.end);
-        l.range = s..e.max(s);
-        l.next_epoch = Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst)));
-        Arc::new(l)
+        Arc::new(self.sliced(start, end))
     }
 }
 
