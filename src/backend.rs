@@ -160,6 +160,7 @@ fn wgpu_device() -> Result<Selected> {
     // The runtime can be initialised once per process; keep the result for later calls.
     static DEVICE: OnceLock<std::result::Result<(Device, String), String>> = OnceLock::new();
     let res = DEVICE.get_or_init(|| {
+        cubecl_cache_in_user_folder();
         Device::wgpu_options()
             .init_with_setup()
             .map(|(device, setup)| {
@@ -180,6 +181,37 @@ fn wgpu_device() -> Result<Selected> {
                 "wgpu found no usable GPU adapter ({msg}); {cpu}install a Vulkan driver (e.g. apt-get install mesa-vulkan-drivers)"
             )))
         }
+    }
+}
+
+/// Where cubecl keeps what it learns about the GPU (autotune results, compiled kernels): its
+/// own default is `target/environment` of the outermost Cargo project above the working folder,
+/// so an installed binary run inside someone's project would write into it. Unless a
+/// `cubecl.toml` (or `burn.toml`'s `[cubecl]`) chooses another place, use the user's cache
+/// folder (`$XDG_CACHE_HOME/cubecl`, else `~/.cache/cubecl`), as any installed program would.
+/// The file and cubecl's `CUBECL_*` variables are read as cubecl reads them.
+#[cfg(feature = "wgpu")]
+fn cubecl_cache_in_user_folder() {
+    use burn::cubecl::config::cache::CacheConfig;
+    use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+    let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
+    if matches!(config.environment.path, CacheConfig::Target) {
+        config.environment.path = CacheConfig::Global;
+    }
+    // Refused (and harmless) when cubecl already read its configuration in this process.
+    let _ = CubeClRuntimeConfig::try_set(config);
+}
+
+/// Whether `device` (plain or autodiff) belongs to a GPU backend.
+pub fn is_gpu(device: &Device) -> bool {
+    #[cfg(feature = "wgpu")]
+    {
+        matches!(device.clone().without_autodiff().as_dispatch(), burn::backend::DispatchDevice::Cube(_))
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = device;
+        false
     }
 }
 

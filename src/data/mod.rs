@@ -1,7 +1,8 @@
 //! Fashion-MNIST: the IDX format ([`idx`]), finding/downloading/checking the four files
 //! ([`source`], [`download`]), synthetic stand-ins for tests and `bench` ([`synthetic`]), and
-//! mini-batches for Burn ([`loader`]).
+//! mini-batches for Burn ([`loader`]; gathered on a GPU: [`device`]).
 
+pub mod device;
 pub mod download;
 pub mod idx;
 pub mod loader;

@@ -6,7 +6,6 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::tensor::Device;
-use burn::train::metric::LossMetric;
 use burn::train::{Learner, SupervisedTraining};
 
 use super::capture::Capture;
@@ -14,10 +13,10 @@ use super::dashboard::Dashboard;
 use super::logfiles::{LogError, MetricLogFiles};
 use super::recorder::{Divergence, EXPLODED_LOSS, Recorder};
 use super::{RunControl, TrainData, TrainPlan};
+use crate::data::device;
 use crate::data::loader::BatchLoader;
 use crate::error::{Error, Result};
 use crate::model::Mlp;
-use crate::model::output::AccuracyMetric;
 use crate::run::checkpoint::{self, AtomicFileCheckpointer, Retention};
 use crate::run::metrics::EpochRow;
 use crate::run::tensorboard::RunEvents;
@@ -38,8 +37,8 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
     let cfg = &plan.config;
     let start = plan.start_epoch();
     let shuffle = cfg.shuffle.then_some(cfg.seed);
-    let train = Arc::new(BatchLoader::new(data.train.clone(), cfg.batch_size, shuffle, start + 1, device).seeding_draws(cfg.seed));
-    let test = Arc::new(BatchLoader::new(data.test.clone(), cfg.batch_size, None, start + 1, device));
+    let train = device::for_device(BatchLoader::new(data.train.clone(), cfg.batch_size, shuffle, start + 1, device).seeding_draws(cfg.seed));
+    let test = device::for_device(BatchLoader::new(data.test.clone(), cfg.batch_size, None, start + 1, device));
 
     let events = cfg.tensorboard.then(|| RunEvents::open(plan.run.path(), data.held_out, cfg.lr, start + 1)).transpose()?;
     let recorder = Recorder::new(plan.run.clone(), plan.history.clone(), control.plots, control.info).with_events(events);
@@ -50,8 +49,8 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
 
     let log_error = LogError::default();
     let ckpt = plan.run.checkpoint_dir();
-    let mut training = SupervisedTraining::new(plan.run.path(), train, test)
-        .metrics((AccuracyMetric::new(), LossMetric::new()))
+    let training = super::device_sums::with_metrics(SupervisedTraining::new(plan.run.path(), train, test), device);
+    let mut training = training
         .with_metric_logger(MetricLogFiles::new(plan.run.path(), log_error.clone()))
         .with_custom_checkpointers(
             AtomicFileCheckpointer::new(&ckpt, checkpoint::MODEL),

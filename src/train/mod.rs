@@ -4,6 +4,7 @@
 
 mod capture;
 mod dashboard;
+pub mod device_sums;
 mod launch;
 mod logfiles;
 pub mod optim;
