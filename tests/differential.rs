@@ -183,7 +183,7 @@ fn the_fused_path_gives_burns_results_on_random_recipes() {
 /// gradient of Burn's two multiplications backward, bit for bit, with NaN and infinities.
 #[test]
 fn dropout_given_its_mask_is_burns_arithmetic() {
-    use d2l_mlp::engine::kernel::DropMask;
+    use d2l_mlp::engine::vmath::DropMask;
     let device = d2l_mlp::backend::cpu_device().autodiff();
     let (rows, cols, prob) = (37, 301, 0.3);
     let n = rows * cols;

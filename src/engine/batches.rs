@@ -34,11 +34,37 @@ impl<'a> RowWriter<'a> {
         self.written += 1;
     }
 
+    /// The next `n` rows, `row(0)` to `row(n - 1)`, each [`RowWriter::push_scaled`], with the
+    /// rows a few ahead asked of main memory early: rows gathered from all over a large buffer
+    /// (a shuffled batch's images) each began with a wait on memory.
+    pub fn push_gathered<'b>(&mut self, n: usize, row: impl Fn(usize) -> &'b [u8], scale: f32) {
+        for k in 0..n {
+            if k + AHEAD < n {
+                prefetch(row(k + AHEAD));
+            }
+            self.push_scaled(row(k), scale);
+        }
+    }
+
     /// Every row of the block written: checked before the buffer is taken as initialised.
     fn assert_full(&self) {
         let rows = self.out.len() / self.width.max(1);
         assert_eq!(self.written, rows, "a block of {rows} rows was handed back with {} written", self.written);
     }
+}
+
+/// How many rows ahead [`RowWriter::push_gathered`] asks for.
+const AHEAD: usize = 4;
+
+/// Hint the CPU to load `bytes` into its caches (a no-op off x86-64).
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch hint reads nothing architecturally; the pointer is in bounds.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 /// Run `fill` for the rows of block `b` (`block` rows per block) of a `rows x width` buffer at `base`.

@@ -10,6 +10,7 @@
 use gemm::Parallelism;
 
 use super::team;
+use super::vmath::{self, DropMask};
 
 /// A matrix in a slice: element `(r, c)` is `data[r * rs + c * cs]`, strides non-negative.
 #[derive(Clone, Copy, Debug)]
@@ -211,7 +212,7 @@ pub fn linear_forward(x: View, w: View, b: &[f32], act: Act) -> Vec<f32> {
         Act::Identity => {}
         Act::Relu => block.iter_mut().for_each(|v| *v = relu(*v)),
         Act::Sigmoid => block.iter_mut().for_each(|v| *v = sigmoid(*v)),
-        Act::Tanh => super::vmath::tanh_in_place(block),
+        Act::Tanh => vmath::tanh_in_place(block),
     })
 }
 
@@ -382,39 +383,6 @@ pub fn sgd_over_gradient(w: &[f32], g: &mut [f32], lr: f32) {
     });
 }
 
-/// Dropout's mask for one call: element `i` is kept when a hash of `(key, i)` falls below
-/// `keep`. Drawn from its position alone, so any split between threads gives the same mask, and
-/// the backward pass recomputes it instead of storing it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DropMask {
-    pub key: u64,
-    /// Keep an element when its 24-bit draw is below this (`keep * 2^24`).
-    threshold: u32,
-}
-
-impl DropMask {
-    /// The mask keeping each element with probability `keep` (in `[0, 1]`).
-    pub fn new(key: u64, keep: f64) -> Self {
-        Self { key, threshold: (keep.clamp(0.0, 1.0) * (1u64 << 24) as f64) as u32 }
-    }
-
-    /// 1.0 where element `i` is kept, else 0.0.
-    #[inline(always)]
-    pub fn at(self, i: usize) -> f32 {
-        // Two rounds of murmur3's finaliser over the index and each half of the key.
-        let fmix = |mut h: u32| {
-            h ^= h >> 16;
-            h = h.wrapping_mul(0x85eb_ca6b);
-            h ^= h >> 13;
-            h = h.wrapping_mul(0xc2b2_ae35);
-            h ^ (h >> 16)
-        };
-        let h = fmix((i as u32).wrapping_mul(0x9e37_79b1) ^ self.key as u32);
-        let h = fmix(h ^ (self.key >> 32) as u32);
-        if (h >> 8) < self.threshold { 1.0 } else { 0.0 }
-    }
-}
-
 /// Burn's dropout given the mask: `(x * m) * scale`, in place (a dropped infinity becomes NaN,
 /// as `inf * 0` does in Burn's). Its backward is the same pass over the gradient with the
 /// factors the other way round, `(g * scale) * m`: what Burn's two multiplications give.
@@ -423,7 +391,7 @@ pub fn dropout_in_place(v: &mut [f32], mask: DropMask, scale: f32, backward: boo
     in_chunks(v.len(), |lo, hi| {
         // SAFETY: chunks are disjoint ranges of `v`, which outlives the run.
         let part = unsafe { std::slice::from_raw_parts_mut(base.at(lo), hi - lo) };
-        super::vmath::dropout_pass(part, lo, mask, scale, backward);
+        vmath::dropout_pass(part, lo, mask, scale, backward);
     });
 }
 

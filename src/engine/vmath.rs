@@ -7,8 +7,6 @@
 //! Burn's semantics for the special values exactly (NaN stays NaN, ±inf gives ±1, -0.0 stays
 //! -0.0) and is within 2 ulp of `tanhf` elsewhere (a test sweeps the finite floats).
 
-use super::kernel::DropMask;
-
 /// `tanh(x)` for one value, written so that a loop over it vectorises.
 ///
 /// - `|x| < 0.625`: `x + x * x^2 * P(x^2)`, the Taylor series to `x^19` (the rest is below a
@@ -84,6 +82,39 @@ pub fn tanh_in_place(v: &mut [f32]) {
         }
     }
     tanh_each(v);
+}
+
+/// Dropout's mask for one call: element `i` is kept when a hash of `(key, i)` falls below
+/// `keep`. Drawn from its position alone, so any split between threads gives the same mask, and
+/// the backward pass recomputes it instead of storing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropMask {
+    pub key: u64,
+    /// Keep an element when its 24-bit draw is below this (`keep * 2^24`).
+    threshold: u32,
+}
+
+impl DropMask {
+    /// The mask keeping each element with probability `keep` (in `[0, 1]`).
+    pub fn new(key: u64, keep: f64) -> Self {
+        Self { key, threshold: (keep.clamp(0.0, 1.0) * (1u64 << 24) as f64) as u32 }
+    }
+
+    /// 1.0 where element `i` is kept, else 0.0.
+    #[inline(always)]
+    pub fn at(self, i: usize) -> f32 {
+        // Two rounds of murmur3's finaliser over the index and each half of the key.
+        let fmix = |mut h: u32| {
+            h ^= h >> 16;
+            h = h.wrapping_mul(0x85eb_ca6b);
+            h ^= h >> 13;
+            h = h.wrapping_mul(0xc2b2_ae35);
+            h ^ (h >> 16)
+        };
+        let h = fmix((i as u32).wrapping_mul(0x9e37_79b1) ^ self.key as u32);
+        let h = fmix(h ^ (self.key >> 32) as u32);
+        if (h >> 8) < self.threshold { 1.0 } else { 0.0 }
+    }
 }
 
 /// `v[i] = (v[i] * m) * scale` (`backward`: `(v[i] * scale) * m`) for the mask's elements
