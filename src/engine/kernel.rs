@@ -1,15 +1,15 @@
 //! The fused operations' CPU arithmetic on plain `f32` slices: `act(x @ w + b)` forward and its
 //! three gradients backward, the cross-entropy and its gradient, and the SGD step.
 //!
-//! Why not Burn's own ops: on 2 cores, flex's matmul asks `gemm` to parallelise one 256x784x256
-//! product internally, which reaches about 60 % of what two single-threaded products on half the
-//! rows each reach (and allocates zeroed outputs). Here each thread runs `gemm` on its own rows,
+//! Why not Burn's own ops: flex's matmul asks `gemm` to parallelise each product internally,
+//! which on few cores reaches well under what single-threaded products on each thread's own
+//! rows reach (docs/performance.md), and allocates zeroed outputs. Here each thread runs `gemm` on its own rows,
 //! the bias is the product's starting value, and ReLU (and its mask, backward) run on rows that
 //! are still in that thread's cache. No allocation is zeroed first.
 
 use gemm::Parallelism;
 
-use super::team;
+use super::team::{self, Chunks};
 use super::vmath::{self, DropMask};
 
 /// A matrix in a slice: element `(r, c)` is `data[r * rs + c * cs]`, strides non-negative.
@@ -126,22 +126,20 @@ fn product(a: View, b: View, init: Option<&[f32]>, finish: impl Fn(&mut [f32]) +
     }
     let mut out: Vec<f32> = Vec::with_capacity(m * n);
     let block = product_block_len(m, n, m * n * a.cols, team::width());
-    let base = team::Disjoint::new(out.as_mut_ptr());
-    team::run(m.div_ceil(block), &|i| {
-        let (r0, rows) = (i * block, block.min(m - i * block));
-        // SAFETY: blocks are disjoint row ranges inside the vector's capacity of `m * n`.
-        let dst = unsafe { base.at(r0 * n) };
+    let blocks = Chunks::new(&mut out.spare_capacity_mut()[..m * n], block * n);
+    team::run(blocks.count(), &|i| {
+        let dst = blocks.take(i);
         if let Some(row) = init {
-            for r in 0..rows {
-                // SAFETY: row `r` of this block, inside the capacity; nothing reads it yet.
-                unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), dst.add(r * n), n) };
-            }
+            dst.chunks_exact_mut(n).for_each(|r| {
+                r.write_copy_of_slice(row);
+            });
         }
-        // SAFETY: the block's `rows * n` slots are in the capacity and gemm writes them all (or
-        // reads back what `init` wrote first).
-        unsafe { gemm_into(dst, Layout::RowMajor, a.row_block(r0, rows), b, init.is_some()) };
+        let rows = a.row_block(i * block, dst.len() / n);
+        // SAFETY: `dst` holds the block's `rows * n` slots, and gemm writes every one of them
+        // (reading back what `init` wrote first).
+        unsafe { gemm_into(dst.as_mut_ptr().cast(), Layout::RowMajor, rows, b, init.is_some()) };
         // SAFETY: every slot of the block was written just above.
-        finish(unsafe { std::slice::from_raw_parts_mut(dst, rows * n) });
+        finish(unsafe { dst.assume_init_mut() });
     });
     // SAFETY: the blocks cover all `m * n` slots and each was fully written.
     unsafe { out.set_len(m * n) };
@@ -313,28 +311,25 @@ pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> (Vec<
     }
     let rows = targets.len();
     let (mut losses, mut probs) = (Vec::<f32>::with_capacity(rows), Vec::<f32>::with_capacity(rows * classes));
-    let loss_at = team::Disjoint::new(losses.as_mut_ptr());
-    let prob_at = team::Disjoint::new(probs.as_mut_ptr().cast::<std::mem::MaybeUninit<f32>>());
     // Rows split between the threads when there are enough: the exponentials, a library call
-    // each, are most of the time.
-    // Rows are independent here, so any split gives the same bits.
+    // each, are most of the time. Rows are independent here, so any split gives the same bits.
     let block = if rows * classes < 1 << 10 { rows.max(1) } else { rows_per_block(rows, team::width()) };
-    team::run(rows.div_ceil(block), &|b| {
-        let (r0, r1) = (b * block, ((b + 1) * block).min(rows));
-        for r in r0..r1 {
+    let loss_blocks = Chunks::new(&mut losses.spare_capacity_mut()[..rows], block);
+    let prob_blocks = Chunks::new(&mut probs.spare_capacity_mut()[..rows * classes], block * classes);
+    team::run(loss_blocks.count(), &|b| {
+        let (loss_out, prob_out) = (loss_blocks.take(b), prob_blocks.take(b));
+        for ((k, loss), slots) in loss_out.iter_mut().enumerate().zip(prob_out.chunks_exact_mut(classes)) {
+            let r = b * block + k;
             let row = &logits[r * classes..(r + 1) * classes];
-            // SAFETY: each block writes only its own rows, inside the capacities.
-            let slots = unsafe { std::slice::from_raw_parts_mut(prob_at.at(r * classes), classes) };
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             slots.iter_mut().zip(row).for_each(|(p, &x)| {
                 p.write((x - max).exp());
             });
             // SAFETY: every slot of the row was written just above.
-            let p = unsafe { std::slice::from_raw_parts_mut(slots.as_mut_ptr().cast::<f32>(), classes) };
+            let p = unsafe { slots.assume_init_mut() };
             let sum: f32 = p.iter().sum();
             p.iter_mut().for_each(|p| *p /= sum);
-            // SAFETY: as above.
-            unsafe { loss_at.at(r).write(sum.ln() + max - row[targets[r]]) };
+            loss.write(sum.ln() + max - row[targets[r]]);
         }
     });
     // SAFETY: the blocks covered every row and wrote its loss and all its probabilities.
@@ -361,12 +356,9 @@ pub fn cross_entropy_backward(mut probs: Vec<f32>, classes: usize, targets: &[us
 /// its own output): in place when `w` is writable, else into `out`.
 pub fn sgd_step(w: &mut [f32], g: &[f32], lr: f32) {
     assert_eq!(w.len(), g.len(), "one gradient per weight");
-    let base = team::Disjoint::new(w.as_mut_ptr());
-    in_chunks(w.len(), |lo, hi| {
-        // SAFETY: chunks are disjoint ranges of `w`, which outlives the run.
-        let w = unsafe { std::slice::from_raw_parts_mut(base.at(lo), hi - lo) };
+    in_chunks(w, |lo, w| {
         // `w - g * lr`, rounded as Burn's `tensor - grad.mul_scalar(lr)` rounds it.
-        w.iter_mut().zip(&g[lo..hi]).for_each(|(w, &g)| *w -= g * lr);
+        w.iter_mut().zip(&g[lo..]).for_each(|(w, &g)| *w -= g * lr);
     });
 }
 
@@ -375,34 +367,25 @@ pub fn sgd_step(w: &mut [f32], g: &[f32], lr: f32) {
 /// the reads a fresh buffer's first writes cost (the gradient was just written, by this core).
 pub fn sgd_over_gradient(w: &[f32], g: &mut [f32], lr: f32) {
     assert_eq!(w.len(), g.len(), "one gradient per weight");
-    let base = team::Disjoint::new(g.as_mut_ptr());
-    in_chunks(w.len(), |lo, hi| {
-        // SAFETY: chunks are disjoint ranges of `g`, which outlives the run.
-        let g = unsafe { std::slice::from_raw_parts_mut(base.at(lo), hi - lo) };
-        g.iter_mut().zip(&w[lo..hi]).for_each(|(g, &w)| *g = w - *g * lr);
-    });
+    in_chunks(g, |lo, g| g.iter_mut().zip(&w[lo..]).for_each(|(g, &w)| *g = w - *g * lr));
 }
 
 /// Burn's dropout given the mask: `(x * m) * scale`, in place (a dropped infinity becomes NaN,
 /// as `inf * 0` does in Burn's). Its backward is the same pass over the gradient with the
 /// factors the other way round, `(g * scale) * m`: what Burn's two multiplications give.
 pub fn dropout_in_place(v: &mut [f32], mask: DropMask, scale: f32, backward: bool) {
-    let base = team::Disjoint::new(v.as_mut_ptr());
-    in_chunks(v.len(), |lo, hi| {
-        // SAFETY: chunks are disjoint ranges of `v`, which outlives the run.
-        let part = unsafe { std::slice::from_raw_parts_mut(base.at(lo), hi - lo) };
-        vmath::dropout_pass(part, lo, mask, scale, backward);
-    });
+    in_chunks(v, |lo, part| vmath::dropout_pass(part, lo, mask, scale, backward));
 }
 
-/// `pass(lo, hi)` over `0..n` in chunks, for the SGD step. The step is bound by memory traffic,
-/// not arithmetic: a large matrix is split between the threads, so that each core fetches its own
-/// part (this halved the step of the 784x256 weight), and each core usually gets the part of the
-/// gradient that its half of the product just wrote. A small one stays on this thread.
-fn in_chunks(n: usize, pass: impl Fn(usize, usize) + Sync) {
-    let threads = team::width();
+/// `pass(offset, part)` over `v` in chunks, for the SGD step. The step is bound by memory
+/// traffic, not arithmetic: a large buffer is split between the threads, so that each core
+/// fetches its own part, and each core usually gets the part of the gradient that its half of
+/// the product just wrote. A small one stays on this thread.
+fn in_chunks(v: &mut [f32], pass: impl Fn(usize, &mut [f32]) + Sync) {
+    let (n, threads) = (v.len(), team::width());
     let chunk = if n < 1 << 16 || threads == 1 { n.max(1) } else { n.div_ceil(threads).div_ceil(16) * 16 };
-    team::run(n.div_ceil(chunk), &|i| pass(i * chunk, ((i + 1) * chunk).min(n)));
+    let parts = Chunks::new(v, chunk);
+    team::run(parts.count(), &|i| pass(i * chunk, parts.take(i)));
 }
 
 /// Sum over rows of a row-major matrix with `n` columns.
@@ -436,6 +419,7 @@ pub fn count_correct(values: &[f32], classes: usize, labels: impl IntoIterator<I
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::team::tests::with_width;
 
     #[test]
     fn counts_rows_whose_largest_value_is_the_label_first_maximum_on_ties() {
@@ -626,30 +610,38 @@ mod tests {
         assert!(losses[2] < 1e-6 && grad[6..].iter().all(|g| g.abs() < 1e-6));
     }
 
+    /// Thread counts the split tests try, each forced on this thread ([`with_width`]) whatever
+    /// the machine has: the work is cut as for that many threads.
+    const WIDTHS: [usize; 7] = [2, 3, 4, 8, 13, 16, 64];
+
     #[test]
     fn split_work_gives_the_bits_one_thread_gives() {
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         // The cross-entropy, split by rows on the team.
         let (logits, targets) = (values(256 * 10, 11).iter().map(|v| v * 8.0).collect::<Vec<_>>(), (0..256).map(|i| i % 10).collect::<Vec<_>>());
-        assert_eq!(cross_entropy(&logits, 10, &targets), one.install(|| cross_entropy(&logits, 10, &targets)));
+        let alone = with_width(1, || cross_entropy(&logits, 10, &targets));
         // The output layer's backward: both gradients of its products at once.
         let (xd, wd) = (values(256 * 256, 12), values(256 * 10, 13));
         let (x, w) = (View::rows(&xd, 256, 256), View::rows(&wd, 256, 10));
         let all = Wanted { x: true, w: true, b: true };
-        let grads = || linear_backward(x, w, None, values(256 * 10, 15), Act::Identity, all);
-        let (split, alone) = (grads(), one.install(grads));
-        assert_eq!((split.x, split.w, split.b), (alone.x, alone.w, alone.b));
-    }
-
-    #[test]
-    fn sgd_step_rounds_as_two_separate_passes_do() {
-        let (mut w, g) = (values(100_003, 1), values(100_003, 2));
-        let want: Vec<f32> = w.iter().zip(&g).map(|(&w, &g)| { let delta = g * 0.1f32; w - delta }).collect();
-        let mut over = g.clone();
-        sgd_over_gradient(&w, &mut over, 0.1);
-        assert_eq!(over, want);
-        sgd_step(&mut w, &g, 0.1);
-        assert_eq!(w, want);
+        let grads = || {
+            let g = linear_backward(x, w, None, values(256 * 10, 15), Act::Identity, all);
+            (g.x, g.w, g.b)
+        };
+        let one = with_width(1, grads);
+        // The SGD step over a weight large enough to split, in place and over the gradient.
+        let (w0, g0) = (values(200_003, 16), values(200_003, 17));
+        let sgd = || {
+            let (mut w, mut over) = (w0.clone(), g0.clone());
+            sgd_step(&mut w, &g0, 0.1);
+            sgd_over_gradient(&w0, &mut over, 0.1);
+            (w, over)
+        };
+        let sgd_alone = with_width(1, sgd);
+        for threads in WIDTHS {
+            assert_eq!(with_width(threads, || cross_entropy(&logits, 10, &targets)), alone, "cross-entropy on {threads} threads");
+            assert_eq!(with_width(threads, grads), one, "the output layer's gradients on {threads} threads");
+            assert_eq!(with_width(threads, sgd), sgd_alone, "the SGD step on {threads} threads");
+        }
     }
 
     #[test]
@@ -663,15 +655,17 @@ mod tests {
         let (a, b) = (DropMask::new(1, 0.5), DropMask::new(2, 0.5));
         let agree = (0..4096).filter(|&i| a.at(i) == b.at(i)).count();
         assert!((1800..2300).contains(&agree), "two keys agree on {agree} of 4096 elements");
-        // In place on the team and on one thread: the same bits, forward and backward.
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        // In place split as for 2 to 64 threads and on one: the same bits, forward and backward.
         for backward in [false, true] {
             let v = values(300_001, 5);
-            let (mut split, mut alone) = (v.clone(), v);
-            dropout_in_place(&mut split, a, 1.25, backward);
-            one.install(|| dropout_in_place(&mut alone, a, 1.25, backward));
-            assert!(same(&split, &alone));
-            assert!(split.iter().enumerate().all(|(i, &y)| (y == 0.0) == (a.at(i) == 0.0) || values(300_001, 5)[i] == 0.0));
+            let mut alone = v.clone();
+            with_width(1, || dropout_in_place(&mut alone, a, 1.25, backward));
+            assert!(alone.iter().enumerate().all(|(i, &y)| (y == 0.0) == (a.at(i) == 0.0) || v[i] == 0.0));
+            for threads in WIDTHS {
+                let mut split = v.clone();
+                with_width(threads, || dropout_in_place(&mut split, a, 1.25, backward));
+                assert!(same(&split, &alone), "{threads} threads");
+            }
         }
     }
 

@@ -131,7 +131,7 @@ mod tests {
             assert!(fused::sgd_runs_on(&a, &g));
             // Odd steps with the weights also held elsewhere, as the Learner holds them.
             let _held = (step % 2 == 1).then(|| a.clone());
-            a = fused::sgd_update(a, g.clone(), 0.1);
+            a = crate::engine::team::tests::with_width(2, || fused::sgd_update(a, g.clone(), 0.1));
             (b, state) = burns.step(0.1, b, g, state);
             let bits = |t: &Tensor<1>| t.to_data().try_to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert!(bits(&a) == bits(&b), "step {step}: the weights differ");
