@@ -74,7 +74,9 @@ fn rows_per_block(m: usize, threads: usize) -> usize {
 /// call wider than 64 columns and taller than 3 rows, but otherwise from the call's own shape
 /// (a call at most 64 x 64 takes another chunk once `k` > 512, one of at most 256 outputs another
 /// kernel). So only products wider than 64 are split, into blocks of at least 8 rows; smaller
-/// ones, and products too small to gain, run whole.
+/// ones, and products too small to gain, run whole. That rests on gemm's internals: Cargo.toml
+/// pins its version, and a test (`gemm_sums_in_chunks_of_k_that_only_k_decides`) fails if
+/// another version blocks the chapter's products otherwise.
 fn product_block_len(m: usize, n: usize, macs: usize, threads: usize) -> usize {
     if macs < SPLIT_MIN_MACS || n <= SPLIT_MIN_COLS {
         return m.max(1);
@@ -688,33 +690,152 @@ mod tests {
         assert_eq!(product_block_len(256, 256, 1 << 30, 2), 128);
     }
 
-    /// `a @ b` computed in row blocks of `block` rows, as `product` splits it.
-    fn in_blocks(a: View, b: View, block: usize) -> Vec<f32> {
-        let mut out = Vec::new();
-        for r0 in (0..a.rows).step_by(block) {
-            let rows = block.min(a.rows - r0);
-            let mut part = vec![0.0f32; rows * b.cols];
-            // SAFETY: `part` holds the block's `rows * b.cols` outputs.
-            unsafe { gemm_into(part.as_mut_ptr(), Layout::RowMajor, a.row_block(r0, rows), b, false) };
-            out.extend(part);
-        }
-        out
+    /// Layer sizes of the chapter's recipes (config/*.toml, docs/performance.md's table).
+    const LAYERS: [&[usize]; 5] = [&[784, 256, 10], &[784, 256, 256, 10], &[784, 256, 128, 64, 10], &[784, 16, 10], &[784, 1024, 10]];
+
+    /// Batch sizes of those recipes, and the short last batches of 60,000 and 10,000 images.
+    const BATCHES: [usize; 8] = [256, 96, 16, 32, 64, 1024, 608, 784];
+
+    /// A product as a layer runs it: its operands' layouts and whether it starts from a bias.
+    #[derive(Clone, Copy, Debug)]
+    enum Kind {
+        /// `x @ w + b`, both row-major.
+        Forward,
+        /// `g @ w^T`, the input gradient: `w` read transposed.
+        InputGradient,
+        /// `x^T @ g`, the weight gradient: `x` read transposed (outputs wider than [`NARROW`]).
+        WeightGradient,
     }
 
-    #[test]
-    fn the_bits_of_a_product_do_not_depend_on_the_thread_count() {
-        // Shapes of the chapter's recipes, deep sums (k > 512: gemm's chunking shows) and
-        // narrow outputs among them: layer products, input gradients, weight gradients.
-        for (m, k, n) in [(256, 784, 256), (1024, 784, 16), (784, 1024, 32), (784, 1024, 256), (64, 784, 1100), (203, 600, 70), (1024, 1024, 1), (300, 1024, 3)] {
-            let (a, b) = (values(m * k, 3), values(k * n, 4));
-            let (a, b) = (View::rows(&a, m, k), View::rows(&b, k, n));
-            let whole = in_blocks(a, b, m);
-            for threads in [1, 2, 3, 4, 8, 13, 16, 64] {
-                let block = product_block_len(m, n, m * n * k, threads);
-                let split = in_blocks(a, b, block);
-                let same = whole.iter().zip(&split).all(|(x, y)| x.to_bits() == y.to_bits());
-                assert!(same, "{m}x{k}x{n} on {threads} threads ({block}-row blocks) differs from one thread");
+    /// Every product of the chapter's recipes, `(kind, m, k, n)`, once each.
+    fn chapter_products() -> Vec<(Kind, usize, usize, usize)> {
+        let mut all = Vec::new();
+        for layers in LAYERS {
+            for b in BATCHES {
+                for (l, w) in layers.windows(2).enumerate() {
+                    let (d_in, d_out) = (w[0], w[1]);
+                    all.push((Kind::Forward, b, d_in, d_out));
+                    if l > 0 {
+                        all.push((Kind::InputGradient, b, d_out, d_in));
+                    }
+                    if d_out > NARROW {
+                        all.push((Kind::WeightGradient, d_in, b, d_out));
+                    }
+                }
             }
         }
+        all.sort_by_key(|&(kind, m, k, n)| (kind as u8, m, k, n));
+        all.dedup_by_key(|p| (p.0 as u8, p.1, p.2, p.3));
+        all
+    }
+
+    /// Operands of one product, stored as the layer stores them, and the bias for a forward one.
+    struct Operands {
+        a: Vec<f32>,
+        b: Vec<f32>,
+        bias: Vec<f32>,
+        kind: Kind,
+        m: usize,
+        k: usize,
+        n: usize,
+    }
+
+    impl Operands {
+        fn new(kind: Kind, m: usize, k: usize, n: usize) -> Self {
+            Self { a: values(m * k, 3), b: values(k * n, 4), bias: values(n, 5), kind, m, k, n }
+        }
+
+        /// `(a, b)` as views of the product's `[m, k]` and `[k, n]` operands.
+        fn views(&self) -> (View<'_>, View<'_>) {
+            let (m, k, n) = (self.m, self.k, self.n);
+            match self.kind {
+                Kind::Forward => (View::rows(&self.a, m, k), View::rows(&self.b, k, n)),
+                Kind::InputGradient => (View::rows(&self.a, m, k), View::rows(&self.b, n, k).t()),
+                Kind::WeightGradient => (View::rows(&self.a, k, m).t(), View::rows(&self.b, k, n)),
+            }
+        }
+
+        fn init(&self) -> Option<&[f32]> {
+            matches!(self.kind, Kind::Forward).then_some(&self.bias[..])
+        }
+
+        /// The product as `product` computes it, split as for this thread's width.
+        fn product(&self) -> Vec<f32> {
+            let (a, b) = self.views();
+            product(a, b, self.init(), |_| {})
+        }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The guard of the thread-count promise: every product of the chapter's recipes, split as
+    /// for 2 to 64 threads, gives the bits it gives whole on one thread.
+    #[test]
+    fn the_bits_of_a_product_do_not_depend_on_the_thread_count() {
+        let mut split_somewhere = 0;
+        for (kind, m, k, n) in chapter_products() {
+            let ops = Operands::new(kind, m, k, n);
+            let whole = bits(&with_width(1, || ops.product()));
+            for threads in WIDTHS {
+                let block = product_block_len(m, n, m * n * k, threads);
+                split_somewhere += usize::from(block < m);
+                let split = bits(&with_width(threads, || ops.product()));
+                assert!(whole == split, "{kind:?} {m}x{k}x{n} on {threads} threads ({block}-row blocks) differs from one thread");
+            }
+        }
+        assert!(split_somewhere > 300, "the products are split ({split_somewhere} times)");
+    }
+
+    /// Element `(i, j)` as gemm 0.19 sums it: over `k` in consecutive chunks of `chunk`, each
+    /// summed from zero one fused multiply-add at a time, then added to the element in order
+    /// (the first chunk replacing it unless the product starts from `init`).
+    fn summed_in_chunks(a: View, b: View, init: Option<&[f32]>, i: usize, j: usize, chunk: usize) -> f32 {
+        let mut dst = init.map(|bias| bias[j]);
+        for start in (0..a.cols).step_by(chunk) {
+            let mut acc = 0.0f32;
+            for p in start..(start + chunk).min(a.cols) {
+                acc = a.data[i * a.rs + p * a.cs].mul_add(b.data[p * b.rs + j * b.cs], acc);
+            }
+            dst = Some(dst.map_or(acc, |d| d + acc));
+        }
+        dst.unwrap_or(0.0)
+    }
+
+    /// What the thread-count promise takes from gemm, checked where it shows: for every product
+    /// of the chapter's recipes that is ever split, whole and split as for 2 to 64 threads, each
+    /// element (sampled: the rows at the edges of every block, a spread of columns) is the sum
+    /// [`summed_in_chunks`] gives, with one chunk length for all products of the same `k`. A
+    /// gemm whose blocking depends on the rows of a call, or sums otherwise, fails here
+    /// (Cargo.toml pins gemm with `=`; bump it only with this test passing).
+    #[test]
+    fn gemm_sums_in_chunks_of_k_that_only_k_decides() {
+        let mut chunk_of_k = std::collections::BTreeMap::new();
+        for (kind, m, k, n) in chapter_products() {
+            let blocks: Vec<(usize, usize)> = WIDTHS.iter().map(|&t| (t, product_block_len(m, n, m * n * k, t))).filter(|&(_, b)| b < m).collect();
+            if blocks.is_empty() {
+                continue; // always whole: the same call on every thread count
+            }
+            let ops = Operands::new(kind, m, k, n);
+            let (a, b) = ops.views();
+            let cols: Vec<usize> = [0, 1, 7, 8, 15, 16, n / 2, n - 2, n - 1].into_iter().filter(|&j| j < n).collect();
+            let check = |got: &[f32], rows: &[usize], chunk: usize| {
+                rows.iter().all(|&i| cols.iter().all(|&j| got[i * n + j].to_bits() == summed_in_chunks(a, b, ops.init(), i, j, chunk).to_bits()))
+            };
+            let whole = with_width(1, || ops.product());
+            let edges = [0, 1, m / 2, m - 1];
+            let chunk = *chunk_of_k.entry(k).or_insert_with(|| {
+                (1..=8).map(|parts| k.div_ceil(parts)).find(|&c| check(&whole, &edges, c))
+                    .unwrap_or_else(|| panic!("{kind:?} {m}x{k}x{n}: gemm no longer sums in equal chunks of k"))
+            });
+            assert!(check(&whole, &edges, chunk), "{kind:?} {m}x{k}x{n}: another chunk of k={k} than the other products'");
+            for (threads, block) in blocks {
+                let rows: Vec<usize> = (0..m).step_by(block).flat_map(|r| [r, r + 1, (r + block).min(m) - 1]).collect();
+                let split = with_width(threads, || ops.product());
+                assert!(check(&split, &rows, chunk), "{kind:?} {m}x{k}x{n} in {block}-row blocks: not summed in chunks of {chunk}");
+            }
+        }
+        assert!(!chunk_of_k.is_empty());
     }
 }
