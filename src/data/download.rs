@@ -94,7 +94,7 @@ fn join_url(base_url: &str, name: &str) -> String {
 fn download_error(url: &str, target: &Path, why: &str) -> Error {
     // Error messages are one line; some underlying errors span several.
     let why = why.replace(['\r', '\n'], " ");
-    Error::Download(format!(
+    Error::download(format!(
         "cannot download {url} to {}: {why}; {FIX_HINT}",
         target.display()
     ))
@@ -409,8 +409,9 @@ pub(crate) mod tests {
     }
 
     fn download_message(err: Error) -> String {
-        match err {
-            Error::Download(msg) => {
+        match &err {
+            Error::Download(_) => {
+                let msg = err.one_line();
                 assert!(!msg.contains('\n'), "message must be one line: {msg}");
                 assert!(msg.contains(FIX_HINT), "message lacks the fix hint: {msg}");
                 msg
@@ -616,8 +617,8 @@ pub(crate) mod tests {
         // The URL is never reached: creating the folder fails first.
         let err = download_files("http://127.0.0.1:9/", &[file], &dest, &mut |_| {}, &NoTransfers).unwrap_err();
 
-        match err {
-            Error::Failure(msg) => assert!(msg.contains("cannot create folder"), "{msg}"),
+        match &err {
+            Error::Failure(_) => assert!(err.one_line().contains("cannot create folder"), "{err:?}"),
             other => panic!("expected Error::Failure, got {other:?}"),
         }
     }
