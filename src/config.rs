@@ -152,9 +152,9 @@ impl TrainConfig {
                 .unwrap_or((None, None));
             let field = key.map(|k| format!("field `{k}`: ")).unwrap_or_default();
             let at = line_no.map(|l| format!(" (line {l})")).unwrap_or_default();
-            Error::config(format!(
-                "{origin}: {field}{msg}{at}; see config/default.toml for the valid fields and values"
-            ))
+            Error::config_with(format!("{origin}: {field}{msg}{at}"), e)
+                .fix("see config/default.toml for the valid fields and values")
+                .paraphrased()
         })?;
         cfg.validate().map_err(|m| Error::config(format!("{origin}: {m}")))?;
         Ok(cfg)
@@ -169,14 +169,12 @@ impl TrainConfig {
             )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::config(format!(
-                "{}: config file not found; pass an existing file with --config (e.g. config/default.toml)",
-                path.display()
-            )),
-            std::io::ErrorKind::InvalidData => Error::config(format!(
-                "{}: not a text (UTF-8) file; pass a TOML config with --config",
-                path.display()
-            )),
+            std::io::ErrorKind::NotFound => Error::config_with(format!("{}: config file not found", path.display()), e)
+                .fix("pass an existing file with --config (e.g. config/default.toml)")
+                .paraphrased(),
+            std::io::ErrorKind::InvalidData => Error::config_with(format!("{}: not a text (UTF-8) file", path.display()), e)
+                .fix("pass a TOML config with --config")
+                .paraphrased(),
             _ => Error::io("cannot read", path, e),
         })?;
         Self::from_toml_str(&text, &path.display().to_string())

@@ -244,6 +244,18 @@ mod tests {
     }
 
     #[test]
+    fn a_toml_error_stays_the_source_and_its_line_is_the_old_one() {
+        let e = crate::config::TrainConfig::from_toml_str("epochs = 3\nlr = \"fast\"\n", "c.toml").unwrap_err();
+        let toml = e.source().and_then(|s| s.downcast_ref::<toml::de::Error>()).expect("the toml error is the source");
+        let msg = toml.message().lines().next().unwrap();
+        assert!(msg.contains("\"fast\""), "{msg}");
+        // As config.rs worded it before: field, toml's first line, line number, fix.
+        let old = format!("c.toml: field `lr`: {msg} (line 2); see config/default.toml for the valid fields and values");
+        assert_eq!(e.one_line(), old);
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
     fn a_json_error_stays_the_source_and_its_line_is_the_old_one() {
         let json = serde_json::from_str::<serde_json::Value>("{\"results\": [").unwrap_err();
         let text = json.to_string();
