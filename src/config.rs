@@ -152,31 +152,29 @@ impl TrainConfig {
                 .unwrap_or((None, None));
             let field = key.map(|k| format!("field `{k}`: ")).unwrap_or_default();
             let at = line_no.map(|l| format!(" (line {l})")).unwrap_or_default();
-            Error::Config(format!(
-                "{origin}: {field}{msg}{at}; see config/default.toml for the valid fields and values"
-            ))
+            Error::config_with(format!("{origin}: {field}{msg}{at}"), e)
+                .fix("see config/default.toml for the valid fields and values")
+                .paraphrased()
         })?;
-        cfg.validate().map_err(|m| Error::Config(format!("{origin}: {m}")))?;
+        cfg.validate().map_err(|m| Error::config(format!("{origin}: {m}")))?;
         Ok(cfg)
     }
 
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Self> {
         if path.is_dir() {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "{}: is a folder, not a config file; pass a .toml file with --config",
                 path.display()
             )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Config(format!(
-                "{}: config file not found; pass an existing file with --config (e.g. config/default.toml)",
-                path.display()
-            )),
-            std::io::ErrorKind::InvalidData => Error::Config(format!(
-                "{}: not a text (UTF-8) file; pass a TOML config with --config",
-                path.display()
-            )),
+            std::io::ErrorKind::NotFound => Error::config_with(format!("{}: config file not found", path.display()), e)
+                .fix("pass an existing file with --config (e.g. config/default.toml)")
+                .paraphrased(),
+            std::io::ErrorKind::InvalidData => Error::config_with(format!("{}: not a text (UTF-8) file", path.display()), e)
+                .fix("pass a TOML config with --config")
+                .paraphrased(),
             _ => Error::io("cannot read", path, e),
         })?;
         Self::from_toml_str(&text, &path.display().to_string())
@@ -200,7 +198,7 @@ impl TrainConfig {
             self.tensorboard = v;
         }
         self.validate()
-            .map_err(|m| Error::Config(format!("command-line override: {m}")))?;
+            .map_err(|m| Error::config(format!("command-line override: {m}")))?;
         Ok(self)
     }
 
@@ -211,7 +209,7 @@ impl TrainConfig {
 
     /// Check every field; the message names the field and the accepted values.
     pub fn validate(&self) -> Result<()> {
-        self.first_problem().map_or(Ok(()), |m| Err(Error::Config(m)))
+        self.first_problem().map_or(Ok(()), |m| Err(Error::config(m)))
     }
 
     /// The first field outside what the recipe accepts, as a message naming it.

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     match run(cli.command, &mut out) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", e.one_line());
             ExitCode::from(commands::process::exit_code(&e))
         }
     }

@@ -85,7 +85,7 @@ pub fn bench(args: &BenchArgs, out: Out) -> Result<()> {
         results,
     };
     if let Some(p) = json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::failure(format!("cannot encode JSON: {e}")))?;
+        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::failure_with("cannot encode JSON", e))?;
         atomic_write(p, text.as_bytes()).map_err(|e| Error::io("cannot write", p, e))?;
         if !args.as_child {
             out(format!("wrote {}", p.display()));
@@ -136,7 +136,7 @@ fn measure(kind: BackendKind, recipe: &TrainConfig, epochs: usize, data: &TrainD
 /// Measure one backend in a child process (its own peak memory), reading its JSON back.
 fn in_child(kind: BackendKind, args: &BenchArgs, out: Out) -> Result<BackendFigures> {
     let (epochs, data) = (args.epochs, &DataArgs { data_dir: args.data_dir.clone(), skip_checksum: args.skip_checksum });
-    let exe = std::env::current_exe().map_err(|e| Error::failure(format!("cannot find this program's path: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| Error::failure_with("cannot find this program's path", e))?;
     let scratch = tempfile::tempdir().map_err(|e| Error::io("cannot create a temporary folder in", std::env::temp_dir(), e))?;
     let json = scratch.path().join("bench.json");
     let mut cmd = std::process::Command::new(exe);
@@ -156,12 +156,12 @@ fn in_child(kind: BackendKind, args: &BenchArgs, out: Out) -> Result<BackendFigu
     if crate::engine::reference_ops() {
         cmd.arg("--reference-ops");
     }
-    let status = cmd.status().map_err(|e| Error::failure(format!("cannot start the {kind} benchmark: {e}")))?;
+    let status = cmd.status().map_err(|e| Error::failure_with(format!("cannot start the {kind} benchmark"), e))?;
     if !status.success() {
         return Err(Error::failure(format!("the {kind} benchmark failed ({status}); run `bench --backend {kind}` to see why")));
     }
     let text = std::fs::read_to_string(&json).map_err(|e| Error::io("cannot read", &json, e))?;
-    let mut report: BenchReport = serde_json::from_str(&text).map_err(|e| Error::failure(format!("{}: {e}", json.display())))?;
+    let mut report: BenchReport = serde_json::from_str(&text).map_err(|e| Error::failure_with(json.display().to_string(), e))?;
     out(String::new());
     report.results.pop().ok_or_else(|| Error::failure(format!("the {kind} benchmark reported nothing")))
 }

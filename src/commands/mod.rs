@@ -172,6 +172,6 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 pub fn refresh_report(run: &RunDir, out: Out) {
     match crate::report::write_report(run.path(), None) {
         Ok(page) => out(format!("report: {}", page.display())),
-        Err(e) => out(format!("warning: the report page was not updated ({e})")),
+        Err(e) => out(format!("warning: the report page was not updated ({})", e.one_line())),
     }
 }

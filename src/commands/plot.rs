@@ -75,7 +75,7 @@ pub fn activation_curve(act: Activation, xs: &[f32], device: &Device) -> Result<
     let read = |t: Tensor<1>| {
         t.into_data()
             .try_to_vec::<f32>()
-            .map_err(|e| Error::failure(format!("cannot read the {act} curve back from the device: {e:?}")))
+            .map_err(|e| Error::failure_with(format!("cannot read the {act} curve back from the device"), format!("{e:?}")))
     };
     let g = x.grad(&grads).ok_or_else(|| Error::failure(format!("autodiff gave no gradient for {act}")))?;
     Ok(ActivationCurve { name: act.name().to_string(), xs: xs.to_vec(), ys: read(y)?, grads: read(g)? })

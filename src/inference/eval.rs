@@ -132,7 +132,7 @@ impl EvalReport {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).map_err(|e| Error::failure(format!("cannot encode eval.json: {e}")))?;
+        let json = serde_json::to_string_pretty(self).map_err(|e| Error::failure_with("cannot encode eval.json", e))?;
         atomic_write(path, json.as_bytes()).map_err(|e| Error::io("cannot write", path, e))
     }
 }

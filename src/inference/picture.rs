@@ -60,16 +60,12 @@ pub fn prepare_image(path: &Path) -> Result<PreparedImage> {
         return Err(Error::input(format!("{}: is a folder; pass PNG or JPEG files to --image", path.display())));
     }
     let img = ::image::ImageReader::open(path)
-        .map_err(|e| Error::input(format!("{}: cannot open ({e})", path.display())))?
+        .map_err(|e| Error::input_with(format!("{}: cannot open", path.display()), e))?
         .with_guessed_format()
-        .map_err(|e| Error::input(format!("{}: cannot read ({e})", path.display())))?
+        .map_err(|e| Error::input_with(format!("{}: cannot read", path.display()), e))?
         .decode()
         .map_err(|e| {
-            Error::input(format!(
-                "{}: not a readable PNG or JPEG image ({}); pass a PNG or JPEG file",
-                path.display(),
-                e.to_string().lines().next().unwrap_or("")
-            ))
+            Error::input_with(format!("{}: not a readable PNG or JPEG image", path.display()), e).fix("pass a PNG or JPEG file")
         })?;
     Ok(prepare_luma_alpha(&img.to_luma_alpha8()))
 }

@@ -42,7 +42,7 @@ pub fn curves_svg(runs: &[(String, Vec<EpochRow>)], held: HeldOut) -> Result<Str
     let chart = Chart::new(runs, held, &"the SVG chart")?;
     let mut svg = String::new();
     super::paint(&SVGBackend::with_string(&mut svg, CURVES_SIZE).into_drawing_area(), |root| chart.draw(root))
-        .map_err(|e| Error::failure(format!("cannot draw the SVG chart of the curves: {e}")))?;
+        .map_err(|e| Error::failure_with("cannot draw the SVG chart of the curves", e.to_string()))?;
     Ok(svg)
 }
 

@@ -96,7 +96,7 @@ pub(crate) fn write_png(
     check_png_path(out)?;
     let mut buf = vec![0u8; size.0 as usize * size.1 as usize * 3];
     paint(&BitMapBackend::with_buffer(&mut buf, size).into_drawing_area(), draw)
-        .map_err(|e| Error::failure(format!("cannot draw {}: {e}", out.display())))?;
+        .map_err(|e| Error::failure_with(format!("cannot draw {}", out.display()), e.to_string()))?;
     crate::fsutil::atomic_write_with(out, |w| {
         image::codecs::png::PngEncoder::new(w)
             .write_image(&buf, size.0, size.1, image::ExtendedColorType::Rgb8)

@@ -198,7 +198,7 @@ fn curves_section(r: &Run) -> String {
                 let alt = format!("Training curves over {} epoch(s): train loss, train accuracy and {} accuracy", rows.len(), held_out(r).name());
                 figure(&img(svg.as_bytes(), "image/svg+xml", &alt), "Training curves (from metrics.csv)") + &epoch_table(rows, held_out(r))
             }
-            Err(e) => unreadable(&e.to_string()),
+            Err(e) => unreadable(&e.one_line()),
         },
         Piece::Missing => not_yet("no epoch has finished (metrics.csv)", &command("train", r.dir)),
         Piece::Bad(m) => unreadable(m),

@@ -85,7 +85,7 @@ fn leaderboard(dir: &Path) -> String {
     let body = match board {
         Ok(b) if b.rows.is_empty() => not_yet("no trial has finished (leaderboard.csv)", &sweep_command(dir)),
         Ok(b) => board_table(&b),
-        Err(e) => unreadable(&e.to_string()),
+        Err(e) => unreadable(&e.one_line()),
     };
     section(2, "leaderboard", "Leaderboard", &body)
 }

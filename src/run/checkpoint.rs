@@ -125,10 +125,9 @@ pub fn epochs_on_disk(run: &RunDir) -> Vec<usize> {
 
 fn read_bytes(path: &Path) -> Result<Bytes> {
     std::fs::read(path).map(Bytes::from_bytes_vec).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::input(format!(
-            "{}: model file not found; train a run first (`train --artifacts DIR`) or pick an existing checkpoint",
-            path.display()
-        )),
+        std::io::ErrorKind::NotFound => Error::input_with(format!("{}: model file not found", path.display()), e)
+            .fix("train a run first (`train --artifacts DIR`) or pick an existing checkpoint")
+            .paraphrased(),
         _ => Error::io("cannot read", path, e),
     })
 }
@@ -143,19 +142,15 @@ pub fn load_model_file(path: &Path, cfg: &TrainConfig, device: &Device) -> Resul
 /// The model in a record read from `path`, or why it does not load (one line).
 fn model_from_bytes(bytes: Bytes, cfg: &TrainConfig, device: &Device, path: &Path) -> Result<Mlp> {
     let record = ModuleRecord::from_bytes(bytes).map_err(|e| {
-        Error::input(format!(
-            "{}: not a readable Burn record ({e}); the file is damaged or not a model: retrain or restore it",
-            path.display()
-        ))
+        Error::input_with(format!("{}: not a readable Burn record", path.display()), e)
+            .fix("the file is damaged or not a model: retrain or restore it")
     })?;
     Mlp::new(cfg, device).try_load_record(record).map_err(|e| {
         let msg = e.to_string();
         let detail = first_shape_mismatch(&msg).unwrap_or_else(|| msg.chars().take(160).collect());
-        Error::input(format!(
-            "{}: does not fit the run's architecture {} ({detail}); use the config.toml the model was trained with",
-            path.display(),
-            cfg.describe_model()
-        ))
+        Error::input_with(format!("{}: does not fit the run's architecture {} ({detail})", path.display(), cfg.describe_model()), e)
+            .fix("use the config.toml the model was trained with")
+            .paraphrased()
     })
 }
 
@@ -176,11 +171,11 @@ fn first_shape_mismatch(msg: &str) -> Option<String> {
 /// All three records of `epoch` exist and load.
 pub fn validate(run: &RunDir, epoch: usize, cfg: &TrainConfig, device: &Device) -> Result<()> {
     load_model_file(&file_for(run, MODEL, epoch), cfg, device)?;
-    let unreadable = |path: &Path, e: &dyn std::fmt::Display| Error::input(format!("{}: unreadable ({e})", path.display()));
+    let unreadable = |path: &Path, e: crate::error::Cause| Error::input_with(format!("{}: unreadable", path.display()), e);
     let optim = file_for(run, OPTIM, epoch);
-    OptimizerRecord::checkpoint_from_bytes(read_bytes(&optim)?).map_err(|e| unreadable(&optim, &e))?;
+    OptimizerRecord::checkpoint_from_bytes(read_bytes(&optim)?).map_err(|e| unreadable(&optim, e.into()))?;
     let sched = file_for(run, SCHEDULER, epoch);
-    LrSchedulerRecord::checkpoint_from_bytes(read_bytes(&sched)?).map_err(|e| unreadable(&sched, &e))?;
+    LrSchedulerRecord::checkpoint_from_bytes(read_bytes(&sched)?).map_err(|e| unreadable(&sched, e.into()))?;
     Ok(())
 }
 

@@ -38,7 +38,7 @@ impl RunInfo {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| Error::failure(format!("cannot encode {}: {e}", path.display())))?;
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::failure_with(format!("cannot encode {}", path.display()), e))?;
         atomic_write(path, text.as_bytes()).map_err(|e| Error::io("cannot write", path, e))
     }
 }

@@ -135,16 +135,12 @@ impl RunDir {
     pub fn ensure_writable(&self) -> Result<()> {
         self.check_not_file()?;
         std::fs::create_dir_all(&self.path).map_err(|e| {
-            Error::input(format!(
-                "{}: cannot create the artifacts folder ({e}); choose a writable folder with --artifacts",
-                self.path.display()
-            ))
+            Error::input_with(format!("{}: cannot create the artifacts folder", self.path.display()), e)
+                .fix("choose a writable folder with --artifacts")
         })?;
         tempfile::Builder::new().prefix(".write-test-").tempfile_in(&self.path).map(drop).map_err(|e| {
-            Error::input(format!(
-                "{}: the artifacts folder is not writable ({e}); choose another with --artifacts or fix its permissions",
-                self.path.display()
-            ))
+            Error::input_with(format!("{}: the artifacts folder is not writable", self.path.display()), e)
+                .fix("choose another with --artifacts or fix its permissions")
         })
     }
 
@@ -205,6 +201,6 @@ pub fn save_model(model: &Mlp, path: &Path) -> Result<()> {
         .clone()
         .into_record()
         .into_bytes()
-        .map_err(|e| Error::failure(format!("cannot encode the model for {}: {e}", path.display())))?;
+        .map_err(|e| Error::failure_with(format!("cannot encode the model for {}", path.display()), e))?;
     atomic_write(path, &bytes).map_err(|e| Error::io("cannot write", path, e))
 }

@@ -40,7 +40,7 @@ pub fn draw_all(dir: &Path, study: &Study, entries: &[Entry]) -> Result<()> {
         crate::plot::write_png(size, &png, |root| chart(name, root, study, &done))?;
         let mut svg = String::new();
         crate::plot::paint(&SVGBackend::with_string(&mut svg, size).into_drawing_area(), |root| chart(name, root, study, &done))
-            .map_err(|e| Error::failure(format!("cannot draw the {name} chart: {e}")))?;
+            .map_err(|e| Error::failure_with(format!("cannot draw the {name} chart"), e.to_string()))?;
         let path = dir.join(format!("{name}.svg"));
         crate::fsutil::atomic_write(&path, svg.as_bytes()).map_err(|e| Error::io("cannot write", &path, e))?;
     }
@@ -292,7 +292,7 @@ pub fn pareto(png: &Path, study: &Study, entries: &[Entry], front: &BTreeSet<usi
     crate::plot::write_png(size, png, |root| trade_off(root, study, &points))?;
     let mut svg = String::new();
     crate::plot::paint(&SVGBackend::with_string(&mut svg, size).into_drawing_area(), |root| trade_off(root, study, &points))
-        .map_err(|e| Error::failure(format!("cannot draw the pareto chart: {e}")))?;
+        .map_err(|e| Error::failure_with("cannot draw the pareto chart", e.to_string()))?;
     let path = png.with_extension("svg");
     crate::fsutil::atomic_write(&path, svg.as_bytes()).map_err(|e| Error::io("cannot write", &path, e))
 }

@@ -364,7 +364,7 @@ fn check_batches(s: &Search) -> Result<()> {
     if largest <= n {
         return Ok(());
     }
-    Err(Error::Config(format!(
+    Err(Error::config(format!(
         "{}: the study's batch_size reaches {largest}, more than the {n} training images left after holding out val_size = {}; use smaller batches or a smaller val_size",
         s.sweep.file(STUDY_FILE).display(),
         s.data.test.len()

@@ -258,7 +258,7 @@ impl Runner<'_> {
     fn pool(&self, threads: Option<usize>, abort: &Interrupter) -> Result<Option<rayon::ThreadPool>> {
         threads.map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build()).transpose().map_err(|e| {
             abort.stop(None);
-            Error::failure(format!("cannot start the threads of a sweep worker: {e}"))
+            Error::failure_with("cannot start the threads of a sweep worker", e)
         })
     }
 

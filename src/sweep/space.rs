@@ -241,10 +241,10 @@ impl Study {
         let shown = path.display();
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
-                Error::Config(format!("{shown}: space file not found; pass an existing file, e.g. config/sweeps/lr.toml"))
+                Error::config_with(format!("{shown}: space file not found"), e).fix("pass an existing file, e.g. config/sweeps/lr.toml").paraphrased()
             }
-            std::io::ErrorKind::InvalidData => Error::Config(format!("{shown}: not a text (UTF-8) file; pass a TOML space file")),
-            _ if path.is_dir() => Error::Config(format!("{shown}: is a folder; pass a space file (TOML), or add --resume to continue a sweep")),
+            std::io::ErrorKind::InvalidData => Error::config_with(format!("{shown}: not a text (UTF-8) file"), e).fix("pass a TOML space file").paraphrased(),
+            _ if path.is_dir() => Error::config_with(format!("{shown}: is a folder"), e).fix("pass a space file (TOML), or add --resume to continue a sweep").paraphrased(),
             _ => Error::io("cannot read", path, e),
         })?;
         Self::parse(&text, &shown.to_string(), o)
@@ -255,9 +255,9 @@ impl Study {
         let file: File = toml::from_str(text).map_err(|e| {
             let msg = e.message().lines().next().unwrap_or("invalid TOML");
             let line = e.span().and_then(|s| text.get(..s.start)).map(|t| format!(" (line {})", t.matches('\n').count() + 1));
-            Error::Config(format!("{origin}: {msg}{}; see config/sweeps/ for examples", line.unwrap_or_default()))
+            Error::config_with(format!("{origin}: {msg}{}", line.unwrap_or_default()), e).fix("see config/sweeps/ for examples").paraphrased()
         })?;
-        Self::from_file(file, o).map_err(|m| Error::Config(format!("{origin}: {m}")))
+        Self::from_file(file, o).map_err(|m| Error::config(format!("{origin}: {m}")))
     }
 
     fn from_file(f: File, o: StudyOverrides) -> std::result::Result<Study, String> {

@@ -44,7 +44,7 @@ impl Study {
 
     /// Trial `index` with the swept values `params`.
     pub fn trial(&self, index: usize, params: Vec<(String, Value)>) -> Result<Trial> {
-        let config = recipe(&self.fixed, &params).map_err(|m| Error::Config(format!("sweep.toml: trial {index} ({}): {m}", describe(&params))))?;
+        let config = recipe(&self.fixed, &params).map_err(|m| Error::config(format!("sweep.toml: trial {index} ({}): {m}", describe(&params))))?;
         Ok(Trial { index, params, config })
     }
 }

@@ -178,7 +178,7 @@ fn refuse_bad_waiting(study: &Study, r: &Replay) -> Vec<Op> {
         if let Err(e) = trial_of(study, jt) {
             let n = jt.number;
             ops.push(Op::TrialSystemAttr { trial: n, key: REFUSED.into(), value: true.into() });
-            ops.push(Op::TrialUserAttr { trial: n, key: REASON.into(), value: e.to_string().into() });
+            ops.push(Op::TrialUserAttr { trial: n, key: REASON.into(), value: e.one_line().into() });
             ops.push(Op::State { trial: n, state: State::Fail, values: None });
         }
     }

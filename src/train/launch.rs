@@ -108,7 +108,7 @@ fn keep_checkpointed_rows(plan: &TrainPlan, rows: &mut Vec<EpochRow>) -> Result<
 pub fn check_ending(plan: &TrainPlan, ended: &Ended) -> Result<()> {
     let run = plan.run.path().display();
     if let Some(e) = &ended.write_error {
-        return Err(Error::failure(e.to_string()));
+        return Err(Error::failure(e.one_line()));
     }
     if let Some(d) = ended.diverged {
         return Err(divergence(plan, d, ended.rows.last()));

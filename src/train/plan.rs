@@ -160,7 +160,7 @@ impl TrainPlan {
         if self.config.batch_size <= train_images {
             return Ok(());
         }
-        Err(Error::Config(format!(
+        Err(Error::config(format!(
             "{}: field `batch_size` ({}) is larger than the training set ({train_images} images); use a batch size of at most {train_images}",
             self.config_origin, self.config.batch_size
         )))
