@@ -50,6 +50,16 @@ pub struct TrainData {
     pub held_out: crate::run::metrics::HeldOut,
 }
 
+impl TrainData {
+    /// The last `val_size` training images as the validation split (scored every epoch, named
+    /// `val_*` in `metrics.csv`), the rest to train on; file order, so the split depends only
+    /// on `val_size`.
+    pub fn hold_out(train: Split, val_size: usize) -> Result<TrainData> {
+        let (train, val) = train.take_tail(val_size)?;
+        Ok(TrainData { train: Arc::new(train), test: Arc::new(val), held_out: crate::run::metrics::HeldOut::Validation })
+    }
+}
+
 /// How to run, besides the plan: the display and the stop switch.
 pub struct RunControl {
     pub observer: Box<dyn Observer>,
