@@ -10,6 +10,7 @@ pub mod process;
 pub mod progress;
 pub mod sweep;
 pub mod train;
+mod validation;
 
 use std::path::{Path, PathBuf};
 
