@@ -5,6 +5,7 @@ pub mod bench;
 pub mod eval;
 pub mod interchange;
 pub mod plot;
+mod pictures;
 pub mod predict;
 pub mod process;
 pub mod progress;
