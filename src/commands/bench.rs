@@ -26,6 +26,10 @@ pub struct BenchArgs {
     /// --epochs). Default: the book's recipe.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Set a field of the recipe measured (repeatable), as `train --set` does, e.g.
+    /// --set hidden=[512,256]; its epochs are --epochs.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub set: Vec<String>,
     /// Also write the figures as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -63,14 +67,14 @@ pub fn bench(args: &BenchArgs, out: Out) -> Result<()> {
     }
     crate::engine::use_reference_ops(args.reference_ops);
     // The recipe is read (and refused) before any data is.
-    let recipe = match &args.config {
-        Some(p) => TrainConfig::load(p)?,
-        None => TrainConfig::default(),
-    };
-    let recipe = TrainConfig { tensorboard: args.tensorboard.unwrap_or(recipe.tensorboard), ..recipe };
+    let recipe = bench_recipe(args)?;
     let (splits, label, synthetic) = bench_data(data, out)?;
     if !args.as_child {
-        let which = args.config.as_ref().map(|p| format!("{} ({}), ", p.display(), crate::bench::describe_recipe(&recipe))).unwrap_or_default();
+        let which = match (&args.config, args.set.is_empty()) {
+            (Some(p), _) => format!("{} ({}), ", p.display(), crate::bench::describe_recipe(&recipe)),
+            (None, false) => format!("{}, ", crate::bench::describe_recipe(&recipe)),
+            (None, true) => String::new(),
+        };
         out(format!("bench: {which}{epochs} epoch(s) per backend on {label}"));
     }
     let results = match only {
@@ -92,6 +96,26 @@ pub fn bench(args: &BenchArgs, out: Out) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The recipe measured: the file (or the book's), `--set`, `--tensorboard`. The epochs are
+/// --epochs, and a bench trains on the whole training set: those fields are refused in --set.
+fn bench_recipe(args: &BenchArgs) -> Result<TrainConfig> {
+    let recipe = match &args.config {
+        Some(p) => TrainConfig::load(p)?,
+        None => TrainConfig::default(),
+    };
+    let set = crate::config::parse_settings(&args.set)?;
+    if let Some(s) = set.iter().find(|s| s.field == "epochs") {
+        return Err(Error::config(format!("--set {}: bench trains --epochs N epochs per backend (default 3); pass --epochs instead", s.shown())));
+    }
+    let recipe = recipe.with_overrides(&Overrides { set, tensorboard: args.tensorboard, ..Default::default() })?;
+    if recipe.val_size > 0 || recipe.patience.is_some() {
+        return Err(Error::Config(
+            "fields `val_size` and `patience`: bench measures epochs on the whole training set, without a validation split; drop them from --set or the config file".into(),
+        ));
+    }
+    Ok(recipe)
 }
 
 /// The real data when it is found (never downloaded for a benchmark), else synthetic data of its shape.
@@ -152,6 +176,9 @@ fn in_child(kind: BackendKind, args: &BenchArgs, out: Out) -> Result<BackendFigu
     }
     if let Some(t) = args.tensorboard {
         cmd.arg("--tensorboard").arg(t.to_string());
+    }
+    for s in &args.set {
+        cmd.arg("--set").arg(s);
     }
     if crate::engine::reference_ops() {
         cmd.arg("--reference-ops");

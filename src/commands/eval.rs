@@ -33,7 +33,7 @@ pub fn eval(args: &EvalArgs, out: Out) -> Result<EvalReport> {
     Ok(report)
 }
 
-fn draw_mistakes(run: &RunDir, report: &EvalReport, test: &Split, out: Out) -> Result<()> {
+pub(super) fn draw_mistakes(run: &RunDir, report: &EvalReport, test: &Split, out: Out) -> Result<()> {
     if report.mistakes.is_empty() {
         return Ok(());
     }

@@ -5,11 +5,13 @@ pub mod bench;
 pub mod eval;
 pub mod interchange;
 pub mod plot;
+mod pictures;
 pub mod predict;
 pub mod process;
 pub mod progress;
 pub mod sweep;
 pub mod train;
+mod validation;
 
 use std::path::{Path, PathBuf};
 

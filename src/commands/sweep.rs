@@ -40,6 +40,10 @@ pub struct SweepArgs {
     /// Seed of the random draws (default: the file's `seed`).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Set a field of the study's [fixed] recipe (repeatable), e.g. --set batch_size=128;
+    /// a field the study sweeps is refused. Saved in the sweep folder's sweep.toml.
+    #[arg(long = "set", value_name = "FIELD=VALUE", conflicts_with = "enqueue")]
+    pub set: Vec<String>,
     /// Continue the sweep in DIR after Ctrl-C or a crash: the same trials, finished ones kept.
     #[arg(long)]
     pub resume: bool,
@@ -197,7 +201,7 @@ fn resolve(args: &SweepArgs) -> Result<(SweepDir, Study)> {
         let Some(space) = &args.space else {
             return Err(Error::input("sweep needs a space file: `sweep SPACE.toml` (see config/sweeps/), or `sweep --resume DIR`"));
         };
-        let study = Study::load(space, o)?;
+        let study = Study::load(space, o)?.with_settings(&crate::config::parse_settings(&args.set)?)?;
         let name = space.file_stem().map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
         return Ok((SweepDir::new(args.out.clone().unwrap_or_else(|| PathBuf::from("sweeps").join(name))), study));
     }
@@ -213,9 +217,9 @@ fn resolve(args: &SweepArgs) -> Result<(SweepDir, Study)> {
             dir.display()
         )));
     }
-    if args.method.is_some() || args.trials.is_some() || args.seed.is_some() {
+    if args.method.is_some() || args.trials.is_some() || args.seed.is_some() || !args.set.is_empty() {
         return Err(Error::input(format!(
-            "{flag} uses the study saved in {}/sweep.toml; --method, --trials and --seed apply to a new sweep only",
+            "{flag} uses the study saved in {}/sweep.toml; --method, --trials, --seed and --set apply to a new sweep only",
             dir.display()
         )));
     }

@@ -7,6 +7,7 @@
 
 mod activations;
 mod curves;
+mod pictures;
 mod predictions;
 mod text;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use crate::error::{Error, Result};
 
 pub use activations::{ACTIVATIONS_SIZE, ActivationCurve, MAX_ACTIVATIONS, draw_activations};
 pub use curves::{CURVES_SIZE, curves_svg, draw_curves};
+pub use pictures::{MAX_PICTURES, PictureRow, draw_pictures, fit_picture};
 pub use predictions::{MAX_PREDICTION_TILES, PredictionTile, draw_predictions};
 
 /// The bundled font's family name, for every picture the program draws.

@@ -81,6 +81,15 @@ fn overview(r: &Run) -> String {
 
 fn epochs_cell(r: &Run) -> String {
     let done = r.rows.ready().and_then(|rows| rows.last()).map_or(0, |row| row.epoch);
+    let info = r.info.ready();
+    if let Some(best) = info.and_then(|i| i.best_epoch) {
+        let stop = match info.and_then(|i| i.stopped_early_after) {
+            Some(last) => format!(", stopped early after epoch {last} ({} without a better one)", last - best),
+            None => String::new(),
+        };
+        let planned = r.config.ready().map(|c| format!(" of {}", c.epochs)).unwrap_or_default();
+        return format!("{done}{planned}{stop}<br>model.bpk is epoch {best}'s {}", muted("(the best validation accuracy)"));
+    }
     match r.config.ready().map(|c| c.epochs) {
         Some(planned) if done < planned => format!(
             "{done} of {planned} {}<br>continue with <code>{}</code>",
@@ -125,15 +134,22 @@ fn verdict(v: f64, (lo, hi): (f64, f64)) -> String {
     format!("{lo:.3}–{hi:.3} <span class=\"{class}\">{word}</span>")
 }
 
+/// The epoch whose model is the run's: run.json's best epoch (a validation split), else the last.
+fn model_row<'r>(r: &'r Run) -> Option<&'r EpochRow> {
+    let rows = r.rows.ready()?;
+    let best = r.info.ready().and_then(|i| i.best_epoch);
+    best.and_then(|b| rows.iter().find(|row| row.epoch == b)).or(rows.last())
+}
+
 fn final_figures(r: &Run) -> String {
-    let last = r.rows.ready().and_then(|rows| rows.last());
+    let last = model_row(r);
     // Test figures: eval.json's (the whole test set, the final model) when there, else the last epoch's.
     let test = match (r.eval.ready(), last) {
-        (Some(e), _) => Some((e.accuracy, e.loss, format!("eval.json, {} test images", e.samples))),
-        (None, Some(l)) => Some((l.test_acc, l.test_loss, format!("metrics.csv, epoch {}", l.epoch))),
+        (Some(e), _) => Some((e.accuracy, e.loss, format!("eval.json, {} test images", e.samples), HeldOut::Test)),
+        (None, Some(l)) => Some((l.test_acc, l.test_loss, format!("metrics.csv, epoch {}", l.epoch), held_out(r))),
         (None, None) => None,
     };
-    let Some((acc, loss, from)) = test else {
+    let Some((acc, loss, from, held)) = test else {
         return section(r.level, "figures", "Final figures", &not_yet("no epoch has finished", &command("train", r.dir)));
     };
     let differs = r.config.ready().map(differs_from_book);
@@ -144,7 +160,11 @@ fn final_figures(r: &Run) -> String {
         let epoch = format!("metrics.csv, epoch {}", l.epoch);
         rows.push(("Train loss", l.train_loss, epoch, reference(l.train_loss, BOOK_TRAIN_LOSS)));
     }
-    let (acc_name, loss_name) = match held_out(r) {
+    if let Some(l) = last.filter(|_| held == HeldOut::Test && held_out(r) == HeldOut::Validation) {
+        let epoch = format!("metrics.csv, epoch {}", l.epoch);
+        rows.push(("Validation accuracy", l.test_acc, epoch, "—".to_string()));
+    }
+    let (acc_name, loss_name) = match held {
         HeldOut::Test => ("Test accuracy", "Test loss"),
         HeldOut::Validation => ("Validation accuracy", "Validation loss"),
     };

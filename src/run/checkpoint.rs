@@ -82,6 +82,9 @@ pub struct Retention {
     /// Epochs saved in this session: Burn writes checkpoints in the background, so the last
     /// one may not be on disk yet when the next epoch decides what to delete.
     pub saved: Vec<usize>,
+    /// An epoch kept whatever its age (a run with a validation split: its best epoch so far,
+    /// whose model becomes the run's).
+    pub protect: Option<Box<dyn Fn() -> Option<usize> + Send>>,
 }
 
 impl Retention {
@@ -92,7 +95,8 @@ impl Retention {
             let oldest_kept = (epoch + 1).saturating_sub(n);
             let mut known = epochs_on_disk(&self.run);
             known.extend(self.saved.iter().filter(|e| !known.contains(e)).copied().collect::<Vec<_>>());
-            stale = known.into_iter().filter(|&e| e < oldest_kept && e != epoch).collect();
+            let kept = self.protect.as_ref().and_then(|f| f());
+            stale = known.into_iter().filter(|&e| e < oldest_kept && e != epoch && Some(e) != kept).collect();
             self.saved.retain(|&e| e >= oldest_kept);
         }
         self.saved.push(epoch);
@@ -200,13 +204,23 @@ mod tests {
     #[test]
     fn retention_deletes_checkpoints_not_yet_on_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = Retention { run: RunDir::new(dir.path()), keep: Some(1), saved: Vec::new() };
+        let mut r = Retention { run: RunDir::new(dir.path()), keep: Some(1), saved: Vec::new(), protect: None };
         assert!(r.stale(1).is_empty());
         // Epoch 1's file was never written (as when the background writer lags): still deleted.
         assert_eq!(r.stale(2), [1]);
         assert_eq!(r.stale(3), [2]);
-        let mut all = Retention { run: RunDir::new(dir.path()), keep: None, saved: Vec::new() };
+        let mut all = Retention { run: RunDir::new(dir.path()), keep: None, saved: Vec::new(), protect: None };
         assert!(all.stale(1).is_empty() && all.stale(2).is_empty());
+    }
+
+    #[test]
+    fn retention_keeps_the_protected_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Retention { run: RunDir::new(dir.path()), keep: Some(1), saved: Vec::new(), protect: Some(Box::new(|| Some(1))) };
+        assert!(r.stale(1).is_empty());
+        assert!(r.stale(2).is_empty(), "epoch 1 is protected");
+        // Epoch 1 is no longer among those saved this session, nor on disk here: nothing left to delete but 2.
+        assert_eq!(r.stale(3), [2]);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml::Value;
 
-use crate::config::TrainConfig;
+use crate::config::{Setting, TrainConfig};
 use crate::error::{Error, Result};
 
 /// The most points a grid may have.
@@ -295,7 +295,33 @@ impl Study {
         Ok(study)
     }
 
+    /// The study with `--set` applied to its `[fixed]` recipe: a swept field (or `hidden` while
+    /// `depth`/`width` are swept, or `epochs` under rungs) is refused, as the search sets it.
+    pub fn with_settings(mut self, settings: &[Setting]) -> Result<Study> {
+        for s in settings {
+            let swept = |n: &str| self.space.iter().any(|p| p.name == n);
+            let why = match s.field.as_str() {
+                f if swept(f) => Some(format!("`{f}` is swept in the study's [space]; remove it from [space] to fix its value, or drop --set {f}")),
+                "hidden" if swept("depth") || swept("width") => Some("the study builds `hidden` from its swept depth and width; drop --set hidden".to_string()),
+                "epochs" if self.method.has_rungs() => Some(format!("a {} study sets each trial's epochs from [halving] (r_min, r_max); drop --set epochs", self.method.name())),
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(Error::config(format!("--set {}: {why}", s.shown())));
+            }
+        }
+        self.fixed = self.fixed.with_settings(settings)?;
+        self.check().map_err(|m| Error::config(format!("--set: {m}")))?;
+        Ok(self)
+    }
+
     fn check(&self) -> std::result::Result<(), String> {
+        if self.fixed.val_size > 0 {
+            return Err("[fixed]: field `val_size`: trials are scored on the study's own held-out images; set val_size at the top of the study, not in [fixed]".into());
+        }
+        if self.fixed.patience.is_some() {
+            return Err("[fixed]: field `patience`: a study stops trials with its pruner or its rungs (method = \"halving\" or \"asha\"); remove patience from [fixed]".into());
+        }
         if self.space.is_empty() {
             return Err("[space] is empty; list at least one field to sweep, e.g. lr = [0.05, 0.1, 0.2]".into());
         }
@@ -560,6 +586,8 @@ dropout = { uniform = [0.0, 0.5] }
             ("val_size = 0\n[space]\nlr = [0.1]\n", "field `val_size` must be at least 1"),
             ("[fixed]\nlr = -2.0\n[space]\nseed = [1]\n", "[fixed]: field `lr` must be"),
             ("[fixed]\nlearning_rate = 0.1\n[space]\nseed = [1]\n", "[fixed]: unknown field `learning_rate`"),
+            ("[fixed]\nval_size = 100\n[space]\nseed = [1]\n", "[fixed]: field `val_size`: trials are scored on the study's own held-out images"),
+            ("[fixed]\nval_size = 100\npatience = 2\n[space]\nseed = [1]\n", "[fixed]: field `val_size`"),
             ("metod = \"grid\"\n[space]\nseed = [1]\n", "unknown field `metod`"),
             ("method = \"bayes\"\n[space]\nseed = [1]\n", "unknown variant `bayes`"),
             ("lr = [0.1]\n", "unknown field `lr`"),
@@ -567,6 +595,23 @@ dropout = { uniform = [0.0, 0.5] }
         ] {
             let m = err(text);
             assert!(m.contains(want), "{text:?}\n  gave: {m}\n  want: {want}");
+        }
+    }
+
+    #[test]
+    fn set_changes_the_fixed_recipe_but_never_a_swept_field() {
+        let set = |args: &[&str]| crate::config::parse_settings(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>()).unwrap();
+        let s = parse(JOINT).unwrap().with_settings(&set(&["init_std=0.1", "shuffle=false"])).unwrap();
+        assert_eq!((s.fixed.init_std, s.fixed.shuffle, s.fixed.batch_size), (0.1, false, 128));
+        assert_eq!(parse(&s.to_toml()).unwrap(), s, "sweep.toml keeps the --set values");
+        for (arg, want) in [
+            ("lr=0.5", "--set lr=0.5: `lr` is swept in the study's [space]"),
+            ("hidden=[8]", "--set hidden=[8]: the study builds `hidden` from its swept depth and width"),
+            ("epochs=3", "--set epochs=3: a halving study sets each trial's epochs from [halving]"),
+            ("patience=2", "field `patience` (2) needs a validation split"),
+        ] {
+            let e = parse(JOINT).unwrap().with_settings(&set(&[arg])).unwrap_err();
+            assert!(matches!(e, Error::Config(_)) && e.to_string().contains(want), "{arg}: {e}");
         }
     }
 

@@ -9,6 +9,7 @@ use burn::tensor::Device;
 use burn::train::metric::LossMetric;
 use burn::train::{Learner, SupervisedTraining};
 
+use super::best::{Patience, best_so_far};
 use super::capture::Capture;
 use super::dashboard::Dashboard;
 use super::logfiles::{LogError, MetricLogFiles};
@@ -58,7 +59,7 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
             AtomicFileCheckpointer::new(&ckpt, checkpoint::OPTIM),
             AtomicFileCheckpointer::new(&ckpt, checkpoint::SCHEDULER),
         )
-        .with_checkpointing_strategy(Retention { run: plan.run.clone(), keep: plan.keep_checkpoints, saved: Vec::new() })
+        .with_checkpointing_strategy(retention(plan, &recorder))
         .with_interrupter(interrupter)
         // Burn's application logger prints a panic banner over our one-line message and installs
         // a process-wide logger (once only, which a sweep's many runs would trip over).
@@ -67,6 +68,9 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
         .num_epochs(cfg.epochs);
     if start > 0 {
         training = training.checkpoint(start);
+    }
+    if let Some(patience) = cfg.patience {
+        training = training.early_stopping(Patience { recorder: recorder.clone(), patience });
     }
     let optim = super::optim::sgd(cfg);
     // Params built from host data start on a plain device; `train()` turns on autodiff tracking.
@@ -90,6 +94,13 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
         failed: result.error.map(|e| e.to_string().lines().next().unwrap_or("").to_string()),
         interrupted: result.interrupted.is_some(),
     })
+}
+
+/// Keep the last `--keep-checkpoints` epochs, and with a validation split the best one too.
+fn retention(plan: &TrainPlan, recorder: &Arc<Mutex<super::recorder::Recorder>>) -> Retention {
+    let rec = recorder.clone();
+    let protect = (plan.config.val_size > 0).then(|| Box::new(move || best_so_far(&rec)) as Box<dyn Fn() -> Option<usize> + Send>);
+    Retention { run: plan.run.clone(), keep: plan.keep_checkpoints, saved: Vec::new(), protect }
 }
 
 /// A stop that lands between an epoch's row and its checkpoint leaves a row the Learner did
