@@ -33,9 +33,27 @@ pub fn version() -> &'static str {
 /// Where a command prints its lines.
 pub type Out<'a> = &'a mut dyn FnMut(String);
 
-/// The one place output lines reach stdout.
+/// Set once stdout's reader is gone (`eval | head -3`): later lines are dropped, the work goes on.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The one place output lines reach stdout. A closed pipe stops the printing, not the command:
+/// it still writes its files (eval.json, the pictures, the report).
 pub fn print_line(line: String) {
-    println!("{line}");
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The one place messages reach stderr; a closed stderr is ignored (nothing to tell it to).
+pub fn print_error(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 #[derive(Args, Debug, Clone)]
