@@ -20,7 +20,8 @@ pub struct PredictArgs {
     /// Pick random test images with this seed (default: the first ones).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Where to write the PNG grid (default: predictions.png in the run folder).
+    /// Where to write the PNG grid (default: predictions.png in the run folder; with
+    /// --checkpoint N, predictions-epoch-00N.png).
     #[arg(long = "out", value_name = "FILE.png")]
     pub png: Option<PathBuf>,
     /// Classify these PNG/JPEG pictures instead (any size, colour or grayscale): top-3 classes.
@@ -58,8 +59,13 @@ pub fn predict(o: &PredictArgs, out: Out) -> Result<Vec<Prediction>> {
     if !prepared.is_empty() {
         return pictures(&model, &prepared, &device, out);
     }
-    let png = o.png.clone().unwrap_or_else(|| run_dir.file(PREDICTIONS_FILE));
-    test_images(&model, o, &png, data, &device, out)
+    // A checkpoint's grid goes beside the final model's, never over it.
+    let png = o.png.clone().unwrap_or_else(|| run_dir.output(PREDICTIONS_FILE, o.model.checkpoint));
+    let preds = test_images(&model, o, &png, data, &device, out)?;
+    if o.png.is_none() {
+        super::refresh_report(&run_dir, out);
+    }
+    Ok(preds)
 }
 
 fn pictures(model: &Mlp, prepared: &[(PathBuf, PreparedImage)], device: &burn::tensor::Device, out: Out) -> Result<Vec<Prediction>> {
