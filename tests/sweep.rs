@@ -200,7 +200,18 @@ fn asha_promotes_without_waiting_and_one_worker_resumes_to_the_same_leaderboard(
     assert_eq!(epochs.len(), 6);
     assert!(epochs.iter().all(|e| e == "1" || e == "3") && epochs[0] == "3", "{epochs:?}");
     // A promoted trial continues from its checkpoint: it trains epochs 2 and 3 only.
-    assert!(o.stdout.lines().any(|l| l.contains("3 epoch(s)") && l.contains("trained 2 epoch(s)")), "{}", o.stdout);
+    assert!(o.stdout.lines().any(|l| l.contains("] promoted: 3 epoch(s)") && l.contains("trained 2 epoch(s)")), "{}", o.stdout);
+    // The counter counts the 6 draws (promotions are decided on the way), never past its total.
+    let counters: Vec<(usize, usize)> = o
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("trial "))
+        .filter_map(|l| {
+            let (done, total) = l.split("] ").nth(1)?.split(':').next()?.split_once('/')?;
+            Some((done.parse().ok()?, total.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(counters, (1..=6).map(|i| (i, 6)).collect::<Vec<_>>(), "{}", o.stdout);
     assert_eq!(metrics(&f.path("whole/best")).len(), 3);
 
     kill_when(&f, &["a.toml", "--out", "cut", "--workers", "1"], || !metrics(&f.path("cut/trials/003")).is_empty());

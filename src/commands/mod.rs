@@ -104,8 +104,14 @@ impl BackendArg {
     /// when the fused operations are off on flex.
     pub fn select(&self) -> Result<Selected> {
         crate::engine::use_reference_ops(self.reference_ops);
-        Ok(with_ops_note(backend::open(self.backend)?))
+        Ok(with_ops_note(backend::open(self.backend, backend_asked())?))
     }
+}
+
+/// Whether the backend came from `--backend` or (clap fills the flag from it) the environment.
+fn backend_asked() -> backend::Asked {
+    let flag = std::env::args_os().skip(1).any(|a| a == "--backend" || a.to_string_lossy().starts_with("--backend="));
+    if !flag && std::env::var_os(backend::ENV_BACKEND).is_some() { backend::Asked::Env } else { backend::Asked::Flag }
 }
 
 /// The backend's description, saying so when the fused flex operations are switched off.

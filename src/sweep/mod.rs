@@ -53,12 +53,20 @@ pub const SHARDS_FILE: &str = "shards.txt";
 /// README, Experiments.
 pub const DEFAULT_WORKERS: usize = 2;
 
+/// What a search has to do, as far as it is known when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jobs {
+    /// This many trainings (a halving trial counts once per rung).
+    Exactly(usize),
+    /// This many draws, each trained at least once; asha's promotions are decided on the way.
+    Draws(usize),
+}
+
 /// What a caller hears while a sweep searches. Workers call it from their threads.
 pub trait SweepObserver: Send {
-    /// The search starts with `jobs` trainings to do (a halving trial counts once per rung),
-    /// estimated to cost `work` in all (epochs weighted by the model's size; see
-    /// [`runner::cost_per_epoch`]).
-    fn started(&mut self, _jobs: usize, _work: f64) {}
+    /// The search starts with `jobs` to do, estimated to cost `work` in all (epochs weighted by
+    /// the model's size; see [`runner::cost_per_epoch`]).
+    fn started(&mut self, _jobs: Jobs, _work: f64) {}
     /// A rung of successive halving starts: `trials` trials trained up to `epochs`.
     fn rung(&mut self, _epochs: usize, _trials: usize) {}
     /// A trial reached its epochs (`trained` of them in this call; 0: done before) or diverged;
@@ -253,7 +261,7 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
             } else {
                 (mine.len(), mine.iter().map(|t| t.config.epochs as f64 * runner::cost_per_epoch(&t.config)).sum())
             };
-            tell(&observer, |o| o.started(n, work));
+            tell(&observer, |o| o.started(Jobs::Exactly(n), work));
             // Trials finished before (a resumed or joined study) are said once, as "done before".
             for e in claims.found() {
                 tell(&observer, |o| o.trial_finished(&e, 0, runner::JobWork { planned: 0.0, trained: 0.0, seconds: 0.0 }));
@@ -263,13 +271,13 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
         }
         Method::Grid | Method::Random => {
             let jobs: Vec<runner::Job> = mine.iter().map(|t| runner::Job { trial: t, epochs: t.config.epochs, from: 0 }).collect();
-            tell(&observer, |o| o.started(jobs.len(), jobs.iter().map(runner::Job::work).sum()));
+            tell(&observer, |o| o.started(Jobs::Exactly(jobs.len()), jobs.iter().map(runner::Job::work).sum()));
             runner.run(&jobs, &observer)
         }
         Method::Tpe => unreachable!("check_split refuses a sharded tpe study"),
         Method::Asha => {
             let h = s.study.halving;
-            tell(&observer, |o| o.started(halving::sizes(mine.len(), &h).iter().sum(), halving_work(&mine, &h)));
+            tell(&observer, |o| o.started(Jobs::Draws(mine.len()), halving_work(&mine, &h)));
             let mut claims = work::JournalAsha::new(s.study, s.sweep)?;
             for e in claims.found() {
                 tell(&observer, |o| o.trial_finished(&e, 0, runner::JobWork { planned: 0.0, trained: 0.0, seconds: 0.0 }));
@@ -289,7 +297,7 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
 fn synchronous_halving(runner: &runner::Runner, mine: &[&Trial], h: &Halving, observer: &Mutex<&mut dyn SweepObserver>) -> Result<Vec<Entry>> {
     let h = *h;
     let sizes = halving::sizes(mine.len(), &h);
-    tell(observer, |o| o.started(sizes.iter().sum(), halving_work(mine, &h)));
+    tell(observer, |o| o.started(Jobs::Exactly(sizes.iter().sum()), halving_work(mine, &h)));
     let mut alive = mine.to_vec();
     let mut latest = BTreeMap::new();
     let rungs = halving::rungs(&h);
