@@ -91,19 +91,22 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
         (None, true) => Some(dir.lock_shared()?),
         (None, false) => Some(dir.lock()?),
     };
+    // A backend that cannot run fails before the study is written.
+    let selected = args.backend.open(out)?;
     if args.resume || args.collect {
         if sweep::work::convert(&dir, &study)? {
             out(format!("{}: the study is now kept in its journal, {} (Optuna's format)", dir.path().display(), dir.file(sweep::journal::JOURNAL_FILE).display()));
         }
     } else {
-        dir.start(&study, args.shard.is_some() || args.join)?;
+        if dir.start(&study, args.shard.is_some() || args.join)? {
+            out(format!("{}: holds a sweep that never started a trial; starting it over", dir.path().display()));
+        }
         let lag = (study.method == Method::Tpe && !args.join).then_some(args.workers);
         sweep::work::begin(&dir, &study, args.shard.is_some() || args.join, lag)?;
     }
     for w in sweep::work::journal_of(&dir).read()?.warnings {
         out(format!("warning: {w}"));
     }
-    let selected = args.backend.open(out)?;
     if args.collect {
         let (mut entries, missing) = sweep::collect(&dir, &study)?;
         if !missing.is_empty() {

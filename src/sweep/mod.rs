@@ -199,14 +199,21 @@ impl SweepDir {
     }
 
     /// Save `study` as the folder's `sweep.toml`. A folder that has one already is refused,
-    /// unless `shared` (shards of one study) and it holds the same study.
-    pub fn start(&self, study: &Study, shared: bool) -> Result<()> {
+    /// unless `shared` (shards of one study) and it holds the same study, or its study never
+    /// started a trial (it failed before, e.g. on a backend not built in or missing data): that
+    /// one is started over, as `train` does with a run that finished no epoch. Returns whether
+    /// it was.
+    pub fn start(&self, study: &Study, shared: bool) -> Result<bool> {
         let shown = self.path().display();
+        let over = !shared && self.file(STUDY_FILE).exists() && self.never_started();
+        if over {
+            self.clear_unstarted()?;
+        }
         if self.file(STUDY_FILE).exists() {
             let theirs = self.load_study().map(|s| s.to_toml()).unwrap_or_default();
             let differ = work::first_difference(&theirs, &study.to_toml());
             return match (shared, differ) {
-                (true, None) => Ok(()),
+                (true, None) => Ok(false),
                 (true, Some((a, b))) => Err(Error::input(format!(
                     "{shown}: holds another study: its {STUDY_FILE} has `{a}` where this one has `{b}`; run every process with the same space file and options, or give each study its own --out"
                 ))),
@@ -218,7 +225,28 @@ impl SweepDir {
         self.dir.ensure_writable()?;
         let text = format!("# The study of this sweep (written by `sweep`); `sweep --resume {shown}` continues it.\n{}", study.to_toml());
         let path = self.file(STUDY_FILE);
-        crate::fsutil::atomic_write(&path, text.as_bytes()).map_err(|e| Error::io("cannot write", &path, e))
+        crate::fsutil::atomic_write(&path, text.as_bytes()).map_err(|e| Error::io("cannot write", &path, e))?;
+        Ok(over)
+    }
+
+    /// No trial has a folder, nothing was ranked or refitted, and the journal (if any) holds
+    /// only the study's planned trials, none of them taken.
+    fn never_started(&self) -> bool {
+        let trials = std::fs::read_dir(self.file(TRIALS_DIR)).map_or(0, |d| d.count());
+        let later = [BEST_DIR, LEADERBOARD_FILE, SHARDS_FILE].iter().any(|f| self.file(f).exists());
+        trials == 0 && !later && work::untouched(self)
+    }
+
+    /// Remove what a study that never started left: its space and its journal.
+    fn clear_unstarted(&self) -> Result<()> {
+        let journal = self.file(journal::JOURNAL_FILE);
+        for f in [self.file(STUDY_FILE), journal.with_extension("log.holder"), journal] {
+            match std::fs::remove_file(&f) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("cannot remove", &f, e)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -533,10 +561,16 @@ mod tests {
         let sweep = SweepDir::new(dir.path().join("s"));
         let study = Study::parse("[space]\nlr = [0.1, 0.2]\n", "a.toml", StudyOverrides::default()).unwrap();
         assert!(sweep.load_study().unwrap_err().to_string().contains("no sweep here"));
-        sweep.start(&study, false).unwrap();
+        assert!(!sweep.start(&study, false).unwrap());
         assert_eq!(sweep.load_study().unwrap(), study);
+        // A study that never started a trial starts over, another one too.
+        let other = Study { seed: 1, ..study.clone() };
+        assert!(sweep.start(&other, false).unwrap());
+        assert_eq!(sweep.load_study().unwrap(), other);
+        assert!(sweep.start(&study, false).unwrap());
+        std::fs::create_dir_all(sweep.trial(0).path()).unwrap();
         assert!(sweep.start(&study, false).unwrap_err().to_string().contains("sweep --resume"));
-        sweep.start(&study, true).unwrap();
+        assert!(!sweep.start(&study, true).unwrap());
         let other = Study { seed: 1, ..study };
         assert!(sweep.start(&other, true).unwrap_err().to_string().contains("holds another study"));
         assert_eq!(sweep.trial(7).path(), dir.path().join("s/trials/007"));
