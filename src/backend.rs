@@ -52,9 +52,19 @@ pub fn compiled() -> Vec<BackendKind> {
 /// binary has wgpu built in but no GPU).
 pub const ENV_BACKEND: &str = "D2L_MLP_BACKEND";
 
+/// Where a requested backend was named, for the message that refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Asked {
+    /// `--backend B`.
+    #[default]
+    Flag,
+    /// The environment variable [`ENV_BACKEND`].
+    Env,
+}
+
 /// The one place that chooses the backend and device: resolve the request, then open it.
-pub fn open(requested: Option<BackendKind>) -> Result<Selected> {
-    select(resolve(requested)?)
+pub fn open(requested: Option<BackendKind>, asked: Asked) -> Result<Selected> {
+    select(resolve_asked(requested, &compiled(), asked)?)
 }
 
 /// The fastest CPU backend built in, for messages that suggest one.
@@ -68,19 +78,24 @@ pub fn resolve(requested: Option<BackendKind>) -> Result<BackendKind> {
 
 /// [`resolve`] against an explicit list of compiled backends (testable for any build).
 pub fn resolve_in(requested: Option<BackendKind>, available: &[BackendKind]) -> Result<BackendKind> {
+    resolve_asked(requested, available, Asked::Flag)
+}
+
+/// [`resolve_in`], the refusal naming where the backend was asked for (the flag or the variable).
+pub fn resolve_asked(requested: Option<BackendKind>, available: &[BackendKind], asked: Asked) -> Result<BackendKind> {
+    let names = available.iter().map(|b| b.name()).collect::<Vec<_>>().join("|");
     match requested {
         Some(k) if available.contains(&k) => Ok(k),
-        Some(k) => Err(Error::input(format!(
-            "--backend {k}: this binary was built without the `{k}` backend; rebuild with `cargo build --release --features {k}`{}",
-            if available.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " or use --backend {}",
-                    available.iter().map(|b| b.name()).collect::<Vec<_>>().join("|")
-                )
-            }
-        ))),
+        Some(k) => {
+            let (named, instead) = match asked {
+                Asked::Flag => (format!("--backend {k}"), format!(" or use --backend {names}")),
+                Asked::Env => (format!("{ENV_BACKEND}={k} (set in the environment)"), format!(", or set {ENV_BACKEND}={names} or unset it")),
+            };
+            let instead = if available.is_empty() { String::new() } else { instead };
+            Err(Error::input(format!(
+                "{named}: this binary was built without the `{k}` backend; rebuild with `cargo build --release --features {k}`{instead}"
+            )))
+        }
         None => available.first().copied().ok_or_else(|| {
             Error::input("this binary has no backend compiled in; build with `--features ndarray` or `--features wgpu`")
         }),
@@ -191,6 +206,13 @@ fn wgpu_device() -> Result<Selected> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backend_asked_for_in_the_environment_names_the_variable() {
+        let e = resolve_asked(Some(BackendKind::Wgpu), &[BackendKind::Flex], Asked::Env).unwrap_err().to_string();
+        assert!(e.starts_with("D2L_MLP_BACKEND=wgpu (set in the environment): "), "{e}");
+        assert!(e.contains("--features wgpu") && e.contains("set D2L_MLP_BACKEND=flex or unset it") && !e.contains("--backend"), "{e}");
+    }
 
     #[test]
     fn a_backend_not_built_names_the_feature() {

@@ -101,3 +101,21 @@ fn a_closed_pipe_ends_every_command_quietly() {
         assert!(status.signal() == Some(13) || status.success(), "{args:?}: {status:?} {stderr}");
     }
 }
+
+#[test]
+fn a_closed_pipe_stops_the_printing_not_the_work() {
+    // `eval | head -1`: the reader is gone after the first line; eval still writes its files.
+    let f = Fixture::with_sizes(512, 4096);
+    f.train("run", &["--epochs", "1"]).ok();
+    std::fs::remove_file(f.path("run/report.html")).unwrap();
+    let data = f.data();
+    let args = ["eval", "--artifacts", "run", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU];
+    let (seen, stderr, status) = read_then_close(&f, &args, "backend");
+    assert!(seen.contains("backend"), "{seen}");
+    assert!(status.success(), "{status:?} {stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.path("run/eval.json")).unwrap()).unwrap();
+    let mistakes = !eval["mistakes"].as_array().unwrap().is_empty();
+    assert_eq!(f.path("run/mistakes.png").exists(), mistakes, "mistakes.png");
+    assert!(f.path("run/report.html").exists(), "the report was not refreshed");
+}

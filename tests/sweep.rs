@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Fixture, figures, metrics};
+use common::{BIN, CPU, Fixture, figures, metrics};
 use d2l_mlp::run::RunDir;
 use d2l_mlp::run::checkpoint::epochs_on_disk;
 
@@ -200,7 +200,18 @@ fn asha_promotes_without_waiting_and_one_worker_resumes_to_the_same_leaderboard(
     assert_eq!(epochs.len(), 6);
     assert!(epochs.iter().all(|e| e == "1" || e == "3") && epochs[0] == "3", "{epochs:?}");
     // A promoted trial continues from its checkpoint: it trains epochs 2 and 3 only.
-    assert!(o.stdout.lines().any(|l| l.contains("3 epoch(s)") && l.contains("trained 2 epoch(s)")), "{}", o.stdout);
+    assert!(o.stdout.lines().any(|l| l.contains("] promoted: 3 epoch(s)") && l.contains("trained 2 epoch(s)")), "{}", o.stdout);
+    // The counter counts the 6 draws (promotions are decided on the way), never past its total.
+    let counters: Vec<(usize, usize)> = o
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("trial "))
+        .filter_map(|l| {
+            let (done, total) = l.split("] ").nth(1)?.split(':').next()?.split_once('/')?;
+            Some((done.parse().ok()?, total.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(counters, (1..=6).map(|i| (i, 6)).collect::<Vec<_>>(), "{}", o.stdout);
     assert_eq!(metrics(&f.path("whole/best")).len(), 3);
 
     kill_when(&f, &["a.toml", "--out", "cut", "--workers", "1"], || !metrics(&f.path("cut/trials/003")).is_empty());
@@ -335,4 +346,34 @@ fn bad_space_files_get_one_line_naming_the_field() {
     let o = f.sweep(&["ok.toml", "--out", "once"]);
     o.bad_input();
     assert!(o.stderr.contains("sweep --resume once"), "{}", o.stderr);
+}
+
+#[test]
+fn a_sweep_that_failed_before_its_first_trial_starts_again_cleanly() {
+    let f = Fixture::new();
+    write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\n");
+    // A data folder with the test files only.
+    std::fs::create_dir(f.path("half")).unwrap();
+    for name in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(f.data().join(name), f.path("half").join(name)).unwrap();
+    }
+    let args = ["sweep", "g.toml", "--out", "s", "--skip-checksum", "--backend", CPU];
+    let o = f.run(&[&args[..], &["--data-dir", "half"]].concat());
+    o.bad_input();
+    assert!(o.stderr.contains("train-images-idx3-ubyte"), "{}", o.stderr);
+    // The same command with the data: no "already holds a sweep".
+    let data = f.data();
+    let o = f.run(&[&args[..], &["--data-dir", data.to_str().unwrap()]].concat());
+    o.ok();
+    assert!(o.stdout.contains("s: holds a sweep that never started a trial; starting it over"), "{}", o.stdout);
+    assert_eq!(board(&f.path("s")).len(), 3);
+    // A study that has trials is never started over.
+    let o = f.run(&[&args[..], &["--data-dir", data.to_str().unwrap()]].concat());
+    o.bad_input();
+    assert!(o.stderr.contains("already holds a sweep; continue it with `sweep --resume s`"), "{}", o.stderr);
+    // A backend that is not built in: refused before anything is written.
+    if let Some(missing) = ["wgpu", "ndarray", "flex"].into_iter().find(|b| !d2l_mlp::commands::version().contains(b)) {
+        f.run(&["sweep", "g.toml", "--out", "gpu", "--backend", missing]).bad_input();
+        assert!(!f.path("gpu").exists(), "a refused backend left the sweep folder");
+    }
 }

@@ -90,7 +90,7 @@ pub fn activations(args: &ActivationsArgs, out: Out) -> Result<()> {
     let xs: Vec<f32> = (0..=640).map(|i| -8.0 + i as f32 * 0.025).collect();
     let curves = Activation::ALL.iter().map(|&a| activation_curve(a, &xs, &device)).collect::<Result<Vec<_>>>()?;
     plot::draw_activations(&curves, out_png)?;
-    out(format!("wrote {}", std::path::absolute(out_png).unwrap_or_else(|_| out_png.to_path_buf()).display()));
+    out(format!("wrote {}", out_png.display()));
     Ok(())
 }
 

@@ -24,9 +24,9 @@ pub struct PredictArgs {
     /// Pick random test images with this seed (default: the first ones).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Where to write the PNG grid (default: predictions.png in the run folder). With --image:
-    /// each picture beside the 28x28 input the model was given and its top-3 classes (no
-    /// default: written only when given).
+    /// Where to write the PNG grid (default: predictions.png in the run folder; with
+    /// --checkpoint N, predictions-epoch-00N.png). With --image: each picture beside the 28x28
+    /// input the model was given and its top-3 classes (no default: written only when given).
     #[arg(long = "out", value_name = "FILE.png")]
     pub png: Option<PathBuf>,
     /// Also write the table as CSV.
@@ -65,8 +65,13 @@ pub fn predict(o: &PredictArgs, out: Out) -> Result<Vec<Prediction>> {
     let device = backend.open(out)?.device;
     let (model, _cfg, path) = run_dir.load_model(o.model.checkpoint, &device)?;
     out(format!("model: {}", path.display()));
-    let png = o.png.clone().unwrap_or_else(|| run_dir.file(PREDICTIONS_FILE));
-    test_images(&model, o, count, &png, data, &device, out)
+    // A checkpoint's grid goes beside the final model's, never over it.
+    let png = o.png.clone().unwrap_or_else(|| run_dir.output(PREDICTIONS_FILE, o.model.checkpoint));
+    let preds = test_images(&model, o, count, &png, data, &device, out)?;
+    if o.png.is_none() {
+        super::refresh_report(&run_dir, out);
+    }
+    Ok(preds)
 }
 
 fn test_images(model: &Mlp, o: &PredictArgs, count: usize, png: &Path, data: &DataArgs, device: &burn::tensor::Device, out: Out) -> Result<Vec<Prediction>> {

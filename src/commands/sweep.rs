@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::run::RunDir;
 use crate::run::info::RunInfo;
 use crate::sweep::runner::JobWork;
-use crate::sweep::{self, Entry, Method, Search, Shard, Status, Study, StudyOverrides, SweepDir, SweepObserver, leaderboard};
+use crate::sweep::{self, Entry, Jobs, Method, Search, Shard, Status, Study, StudyOverrides, SweepDir, SweepObserver, leaderboard};
 use crate::train::{RunControl, TrainData};
 
 #[derive(Args, Debug, Clone)]
@@ -95,19 +95,22 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
         (None, true) => Some(dir.lock_shared()?),
         (None, false) => Some(dir.lock()?),
     };
+    // A backend that cannot run fails before the study is written.
+    let selected = args.backend.open(out)?;
     if args.resume || args.collect {
         if sweep::work::convert(&dir, &study)? {
             out(format!("{}: the study is now kept in its journal, {} (Optuna's format)", dir.path().display(), dir.file(sweep::journal::JOURNAL_FILE).display()));
         }
     } else {
-        dir.start(&study, args.shard.is_some() || args.join)?;
+        if dir.start(&study, args.shard.is_some() || args.join)? {
+            out(format!("{}: holds a sweep that never started a trial; starting it over", dir.path().display()));
+        }
         let lag = (study.method == Method::Tpe && !args.join).then_some(args.workers);
         sweep::work::begin(&dir, &study, args.shard.is_some() || args.join, lag)?;
     }
     for w in sweep::work::journal_of(&dir).read()?.warnings {
         out(format!("warning: {w}"));
     }
-    let selected = args.backend.open(out)?;
     if args.collect {
         let (mut entries, missing) = sweep::collect(&dir, &study)?;
         if !missing.is_empty() {
@@ -299,6 +302,8 @@ struct Progress {
     terminal: bool,
     done: usize,
     total: usize,
+    /// asha: the counter counts the draws (`Jobs::Draws`); the trials seen so far.
+    draws: Option<std::collections::BTreeSet<usize>>,
     began: Instant,
     work: WorkLeft,
     left: Arc<Mutex<Option<(Duration, Instant)>>>,
@@ -334,6 +339,7 @@ impl Progress {
             terminal: std::io::stderr().is_terminal(),
             done: 0,
             total: 0,
+            draws: None,
             began: Instant::now(),
             work: WorkLeft::default(),
             left: Arc::new(Mutex::new(None)),
@@ -356,14 +362,21 @@ impl Progress {
 }
 
 impl SweepObserver for Progress {
-    fn started(&mut self, jobs: usize, work: f64) {
+    fn started(&mut self, jobs: Jobs, work: f64) {
+        let (jobs, unit) = match jobs {
+            Jobs::Exactly(n) => (n, "trials"),
+            Jobs::Draws(n) => {
+                self.draws = Some(Default::default());
+                (n, "draws")
+            }
+        };
         self.total = jobs;
         self.began = Instant::now();
         self.work = WorkLeft { total: work, ..WorkLeft::default() };
         if self.terminal {
             let b = ProgressBar::new(jobs as u64);
             let left = self.left.clone();
-            let style = ProgressStyle::with_template("sweep [{bar:30}] {pos}/{len} trials, {elapsed} elapsed, {left}")
+            let style = ProgressStyle::with_template(&format!("sweep [{{bar:30}}] {{pos}}/{{len}} {unit}, {{elapsed}} elapsed, {{left}}"))
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .with_key("left", move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
                     let text = match left.lock().ok().and_then(|g| *g) {
@@ -383,15 +396,13 @@ impl SweepObserver for Progress {
     }
 
     fn trial_finished(&mut self, e: &Entry, trained: usize, work: JobWork) {
-        self.done += 1;
         self.busy += work.seconds;
-        // asha's count of jobs is an estimate: the bar grows when it was short.
-        if self.done > self.total {
-            self.total = self.done;
-            if let Some(b) = &self.bar {
-                b.set_length(self.done as u64);
-            }
+        // asha counts its draws: a trial seen before was promoted (or continued after a stop).
+        let new = self.draws.as_mut().is_none_or(|seen| seen.insert(e.trial.index));
+        if new {
+            self.done += 1;
         }
+        let count = if new { format!("{}/{}", self.done, self.total) } else { "promoted".to_string() };
         let what = match (e.status, trained) {
             (Status::Diverged, _) => "diverged".to_string(),
             (Status::Pruned, _) => "pruned".to_string(),
@@ -400,11 +411,9 @@ impl SweepObserver for Progress {
         };
         let loss = e.last().map_or(f64::NAN, |r| r.test_loss);
         self.line(format!(
-            "trial {:03} [{}] {}/{}: {} epoch(s), val acc {:.4} loss {loss:.4}, {what}, {:.1} s",
+            "trial {:03} [{}] {count}: {} epoch(s), val acc {:.4} loss {loss:.4}, {what}, {:.1} s",
             e.trial.index,
             e.trial.describe(),
-            self.done,
-            self.total,
             e.epochs(),
             e.val_acc(),
             e.seconds()
@@ -413,7 +422,7 @@ impl SweepObserver for Progress {
         if let (Some(d), Ok(mut g)) = (self.work.time_left(self.began.elapsed()), self.left.lock()) {
             *g = Some((d, Instant::now()));
         }
-        if let Some(b) = &self.bar {
+        if let (Some(b), true) = (&self.bar, new) {
             b.inc(1);
         }
     }

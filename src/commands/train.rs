@@ -100,8 +100,8 @@ pub fn train(args: &TrainArgs, out: Out) -> Result<TrainOutcome> {
     if args.tui && !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         return Err(crate::Error::input("--tui draws a dashboard and needs a terminal; drop --tui when the output goes to a pipe or a file"));
     }
-    let _lock = run.lock()?;
     let selected = args.backend.select()?;
+    let _lock = run.lock()?;
     let plan = TrainPlan::prepare(&run, &opts, &selected.device)?;
     out(format!("{} | model {} | artifacts {}", selected.description, plan.config.describe_model(), run.path().display()));
     plan.notes.iter().for_each(|n| out(n.clone()));

@@ -60,5 +60,5 @@ pub fn test_once(run: &RunDir, test: &Split, device: &Device, out: Out) -> Resul
     ));
     report.save(&run.file(EVAL_FILE))?;
     out(format!("wrote {}", run.file(EVAL_FILE).display()));
-    super::eval::draw_mistakes(run, &report, test, out)
+    super::eval::draw_mistakes(run, &report, test, None, out)
 }

@@ -125,6 +125,16 @@ pub fn begin(sweep: &SweepDir, study: &Study, join: bool, lag: Option<usize>) ->
     })
 }
 
+/// Whether the study's journal holds only its planned trials, none taken yet (no journal: yes;
+/// an unreadable one: no).
+pub fn untouched(sweep: &SweepDir) -> bool {
+    let j = journal_of(sweep);
+    if !j.path().exists() {
+        return true;
+    }
+    j.read().is_ok_and(|r| r.trials.iter().all(|t| t.state == State::Waiting && t.system_attrs.contains_key(PLANNED)))
+}
+
 pub(crate) fn first_difference(a: &str, b: &str) -> Option<(String, String)> {
     let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
     (0..la.len().max(lb.len())).find_map(|i| {

@@ -85,6 +85,10 @@ impl TrainPlan {
         if opts.overrides.batch_size.is_some() {
             plan.config_origin = "--batch-size".to_string();
         }
+        if let Some(p) = &plan.init_from {
+            // Weights that do not fit the recipe are refused before the data is read or the folder touched.
+            crate::interchange::load_safetensors_model(p, &plan.config, device)?;
+        }
         Ok(plan)
     }
 
