@@ -4,6 +4,7 @@
 
 mod capture;
 mod dashboard;
+pub mod hold;
 mod launch;
 mod logfiles;
 pub mod optim;
