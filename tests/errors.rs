@@ -272,19 +272,14 @@ fn twenty_kills_at_random_moments_then_a_complete_run() {
         if i > 0 && f.path("run/config.toml").exists() {
             args = vec!["train", "--resume", "--artifacts", "run", "--data-dir", data, "--skip-checksum", "--backend", CPU];
         }
-        let mut child = std::process::Command::new(BIN)
-            .args(&args)
-            .current_dir(f.dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = f.spawn(&args, None);
+        // The moment is this test's subject: any moment must leave a resumable run.
         std::thread::sleep(std::time::Duration::from_millis(next()));
-        let finished = child.try_wait().unwrap();
+        let finished = child.child().try_wait().unwrap();
         if finished.is_none() {
-            child.kill().unwrap();
+            child.child().kill().unwrap();
         }
-        let status = child.wait_with_output().unwrap();
+        let status = child.output();
         if let Some(s) = finished {
             assert!(s.success(), "attempt {i} failed: {}", String::from_utf8_lossy(&status.stderr));
         }

@@ -4,10 +4,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{BIN, CPU, Fixture, figures, metrics};
+use common::{CPU, Fixture, Proc, figures, metrics};
 use d2l_mlp::run::RunDir;
 use d2l_mlp::run::checkpoint::epochs_on_disk;
 
@@ -19,16 +17,11 @@ fn write_study(f: &Fixture, name: &str, head: &str, space: &str) {
 }
 
 
-fn spawn(f: &Fixture, args: &[&str]) -> std::process::Child {
-    Command::new(BIN)
-        .arg("sweep")
-        .args(args)
-        .args(f.data_args())
-        .current_dir(f.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// `sweep ARGS` in the background; `hold`: the test hook (`EPOCH@RUN`, tests/common).
+fn spawn(f: &Fixture, args: &[&str], hold: Option<&str>) -> Proc {
+    let mut all: Vec<String> = std::iter::once("sweep").chain(args.iter().copied()).map(String::from).collect();
+    all.extend(f.data_args());
+    f.spawn(&all.iter().map(String::as_str).collect::<Vec<_>>(), hold)
 }
 
 /// The leaderboard's rows as cells, without the wall-clock column.
@@ -98,15 +91,9 @@ fn kill_9_then_resume_gives_the_leaderboard_of_an_uninterrupted_sweep() {
     f.write_config("grid.toml", study);
     f.sweep(&["grid.toml", "--out", "whole"]).ok();
 
-    // One worker, so that the first trial is finished when the second one is cut.
-    let mut child = spawn(&f, &["grid.toml", "--out", "cut", "--workers", "1"]);
-    let began = Instant::now();
-    // Kill while the second trial is part-way through.
-    while metrics(&f.path("cut/trials/001")).is_empty() && began.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // One worker, so that the first trial is finished when the second one is cut; killed
+    // while the second trial is part-way through (it waits at epoch 2: the test hook).
+    kill_when(&f, &["grid.toml", "--out", "cut", "--workers", "1"], "2@trials/001", || !metrics(&f.path("cut/trials/001")).is_empty());
     assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
     let o = f.sweep(&["--resume", "cut"]);
     o.ok();
@@ -148,15 +135,12 @@ fn halving_promotes_the_best_third_which_continue_from_their_checkpoints() {
     assert_eq!(metrics(&h.join("best")).len(), 3);
 }
 
-/// Kill the sweep `args` once `ready` holds (or after two minutes), then let it end.
-fn kill_when(f: &Fixture, args: &[&str], ready: impl Fn() -> bool) {
-    let mut child = spawn(f, args);
-    let began = Instant::now();
-    while !ready() && began.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+/// Run the sweep `args` with the test hook `hold` (`EPOCH@RUN`: that trial waits at that
+/// epoch, so the sweep cannot finish), and kill it once `ready` holds.
+fn kill_when(f: &Fixture, args: &[&str], hold: &str, ready: impl Fn() -> bool) {
+    let mut child = spawn(f, args, Some(hold));
+    child.wait_until(&format!("the sweep to reach {hold}"), ready);
+    child.kill();
 }
 
 /// Every trial folder's recipe (the TPE suggestion in full).
@@ -176,7 +160,7 @@ fn tpe_with_two_workers_asks_the_same_after_kill_9_and_resume() {
     let asked = suggestions(&f.path("whole"));
     assert_eq!(asked.iter().collect::<std::collections::BTreeSet<_>>().len(), 6, "six different suggestions: {asked:?}");
 
-    kill_when(&f, &["t.toml", "--out", "cut", "--workers", "2"], || !metrics(&f.path("cut/trials/003")).is_empty());
+    kill_when(&f, &["t.toml", "--out", "cut", "--workers", "2"], "2@trials/003", || !metrics(&f.path("cut/trials/003")).is_empty());
     assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
     // Resumed with another --workers: the study keeps the lag it started with (its journal's
     // `d2l:lag`), so it asks the same trials.
@@ -214,7 +198,8 @@ fn asha_promotes_without_waiting_and_one_worker_resumes_to_the_same_leaderboard(
     assert_eq!(counters, (1..=6).map(|i| (i, 6)).collect::<Vec<_>>(), "{}", o.stdout);
     assert_eq!(metrics(&f.path("whole/best")).len(), 3);
 
-    kill_when(&f, &["a.toml", "--out", "cut", "--workers", "1"], || !metrics(&f.path("cut/trials/003")).is_empty());
+    // Trial 3's first rung is done when trial 4 (every draw trains) waits at its first epoch.
+    kill_when(&f, &["a.toml", "--out", "cut", "--workers", "1"], "1@trials/004", || !metrics(&f.path("cut/trials/003")).is_empty());
     assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
     f.sweep(&["--resume", "cut", "--workers", "1"]).ok();
     assert_eq!(board(&f.path("cut")), whole);
@@ -232,9 +217,10 @@ fn two_shards_then_collect_equal_the_whole_sweep() {
     let f = Fixture::new();
     write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\nseed = [1, 2]\n");
     f.sweep(&["g.toml", "--out", "whole"]).ok();
-    let mut shards: Vec<_> = ["0/2", "1/2"].iter().map(|s| spawn(&f, &["g.toml", "--out", "parts", "--shard", s])).collect();
-    for c in &mut shards {
-        assert!(c.wait().unwrap().success());
+    let shards: Vec<Proc> = ["0/2", "1/2"].iter().map(|s| spawn(&f, &["g.toml", "--out", "parts", "--shard", s], None)).collect();
+    for c in shards {
+        let out = c.output();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     assert!(!f.path("parts/leaderboard.csv").exists(), "shards leave the leaderboard to --collect");
     let o = f.sweep(&["--collect", "parts"]);

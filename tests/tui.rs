@@ -82,7 +82,11 @@ fn stop_with(keys: &[&[&str]], name: &str) {
     assert!(!d2l_mlp::run::checkpoint::epochs_on_disk(&run).is_empty(), "no epoch finished:\n{}", s.screen());
     for k in keys {
         s.keys(k);
-        std::thread::sleep(Duration::from_millis(400));
+        if k == &["q"] {
+            // The quit popup lists its choices ("Cancel" among them); the next key answers it.
+            let screen = s.wait_for("Cancel", Duration::from_secs(30));
+            assert!(screen.contains("Cancel"), "{name}: no quit popup after q:\n{screen}");
+        }
     }
     let screen = s.wait_for("EXIT=", Duration::from_secs(30));
     assert!(screen.contains("EXIT=130"), "{name}: expected exit 130:\n{screen}");

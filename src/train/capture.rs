@@ -27,6 +27,8 @@ pub struct Capture {
     epoch: usize,
     in_valid: bool,
     epoch_start: Instant,
+    /// The test hook's epoch ([`super::hold`]): wait at the start of its training split.
+    hold: Option<usize>,
 }
 
 impl Capture {
@@ -41,7 +43,14 @@ impl Capture {
             epoch: 1,
             in_valid: false,
             epoch_start: Instant::now(),
+            hold: None,
         }
+    }
+
+    /// Wait at the start of `epoch`'s training split until the run is stopped (a test hook).
+    pub fn holding(mut self, epoch: Option<usize>) -> Self {
+        self.hold = epoch;
+        self
     }
 
     fn forward(&mut self, f: impl FnOnce(&mut dyn MetricsRenderer)) {
@@ -127,6 +136,9 @@ impl TrainingProgressLogger for Capture {
         self.with(|r| r.split_started());
         self.observer.split_started(self.epoch, self.total_epochs, self.in_valid, total_items);
         self.forward(|i| i.start_split(split, total_items));
+        if !self.in_valid && self.hold == Some(self.epoch) {
+            super::hold::wait(&self.interrupter);
+        }
     }
 
     fn update_split(&mut self, items_processed: usize) {

@@ -37,6 +37,7 @@ pub struct Ended {
 
 pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, control: RunControl) -> Result<Ended> {
     let cfg = &plan.config;
+    let hold = super::hold::epoch_for(plan.run.path())?;
     let start = plan.start_epoch();
     let shuffle = cfg.shuffle.then_some(cfg.seed);
     let train = Arc::new(BatchLoader::new(data.train.clone(), cfg.batch_size, shuffle, start + 1, device).seeding_draws(cfg.seed));
@@ -47,7 +48,7 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
     let recorder = Arc::new(Mutex::new(recorder));
     let interrupter = control.interrupter;
     let inner = control.tui.then(|| Dashboard::open(interrupter.clone(), (start > 0).then_some(start)));
-    let capture = Capture::new(recorder.clone(), control.observer, inner, interrupter.clone());
+    let capture = Capture::new(recorder.clone(), control.observer, inner, interrupter.clone()).holding(hold);
 
     let log_error = LogError::default();
     let ckpt = plan.run.checkpoint_dir();

@@ -5,6 +5,7 @@
 pub mod best;
 mod capture;
 mod dashboard;
+pub mod hold;
 mod launch;
 mod logfiles;
 pub mod optim;
