@@ -24,7 +24,8 @@ fn one_writer_per_run_and_a_killed_writer_never_blocks_the_next() {
     let f = Fixture::with_sizes(8192, 256);
     let mut first = spawn_train(&f, "run", "200");
     let t0 = std::time::Instant::now();
-    while metrics(&f.path("run")).is_empty() && t0.elapsed().as_secs() < 60 {
+    // Epoch 1's row, and its model checkpoint, which Burn writes in the background after the row.
+    while (metrics(&f.path("run")).is_empty() || !f.path("run/checkpoint/model-1.bpk").exists()) && t0.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let expected = format!("process {} on host", first.id());
