@@ -19,9 +19,13 @@ pub mod batches;
 pub mod fused;
 #[cfg(feature = "flex")]
 pub mod kernel;
+#[cfg(feature = "team-alternatives")]
+pub mod sched_alt;
 pub mod team;
 #[cfg(feature = "flex")]
 pub mod vmath;
+#[cfg(feature = "team-alternatives")]
+pub mod vmath_alt;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

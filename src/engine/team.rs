@@ -157,6 +157,10 @@ fn claim(next: &AtomicUsize, blocks: usize, block: &(dyn Fn(usize) + Sync)) {
 /// up (another process, the batch thread) takes fewer of them instead of making the others
 /// wait. Returns when all are done; a panic in a block is re-raised.
 pub fn run(blocks: usize, block: &(dyn Fn(usize) + Sync)) {
+    #[cfg(feature = "team-alternatives")]
+    if super::sched_alt::divert(blocks, block) {
+        return;
+    }
     let team = team();
     // `busy` guards no data, only who posts: a panic re-raised by an earlier run (which waited
     // for its helpers first) leaves it poisoned but the team sound, so poison is not "busy".
@@ -232,6 +236,10 @@ impl Ahead {
     /// whose `Drop` settles (`engine::batches::Prefilled` is the one caller).
     pub unsafe fn post(blocks: usize, block: Box<dyn Fn(usize) + Send + Sync>) -> Option<Arc<Ahead>> {
         if width() < 2 {
+            return None;
+        }
+        #[cfg(feature = "team-alternatives")]
+        if !super::sched_alt::ahead_allowed() {
             return None;
         }
         let mut posted = POSTED.try_lock().ok()?;

@@ -16,7 +16,7 @@ use super::kernel::DropMask;
 /// - otherwise: `1 - 2 / (e^(2|x|) + 1)` with the sign of `x` (little cancellation there), `e^y`
 ///   from `2^n * e^r`, `|r| <= ln2 / 2`, to `r^7`; `|x|` is clamped to 9.5, beyond which `tanh` rounds to 1.
 #[inline(always)]
-fn tanh_lane(x: f32) -> f32 {
+pub(super) fn tanh_lane(x: f32) -> f32 {
     let a = x.abs();
     // The small-argument series.
     let x2 = x * x;
@@ -72,6 +72,10 @@ fn tanh_avx2(v: &mut [f32]) {
 
 /// `tanh` of every value of `v`, in place, with the widest vector units this CPU has.
 pub fn tanh_in_place(v: &mut [f32]) {
+    #[cfg(feature = "team-alternatives")]
+    if super::vmath_alt::divert_tanh(v) {
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -89,7 +93,7 @@ pub fn tanh_in_place(v: &mut [f32]) {
 /// `v[i] = (v[i] * m) * scale` (`backward`: `(v[i] * scale) * m`) for the mask's elements
 /// `offset + i`.
 #[inline(always)]
-fn dropout_each(v: &mut [f32], offset: usize, mask: DropMask, scale: f32, backward: bool) {
+pub(super) fn dropout_each(v: &mut [f32], offset: usize, mask: DropMask, scale: f32, backward: bool) {
     if backward {
         v.iter_mut().enumerate().for_each(|(i, v)| *v = (*v * scale) * mask.at(offset + i));
     } else {
