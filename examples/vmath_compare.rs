@@ -69,8 +69,9 @@ fn activations(n: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Nanoseconds per value: the median of `rounds` rounds, the ways alternated in each.
-fn time_each<W: Copy>(ways: &[W], n: usize, rounds: usize, mut run: impl FnMut(W, &mut [f32])) -> Vec<f64> {
+/// Nanoseconds per value, the fastest and the median of `rounds` rounds, the ways alternated in
+/// each (on a busy machine the fastest round is the better estimate of the cost).
+fn time_each<W: Copy>(ways: &[W], n: usize, rounds: usize, mut run: impl FnMut(W, &mut [f32])) -> Vec<String> {
     let input = activations(n);
     let reps = (4_000_000 / n).max(4);
     let mut per_way = vec![Vec::new(); ways.len()];
@@ -85,16 +86,16 @@ fn time_each<W: Copy>(ways: &[W], n: usize, rounds: usize, mut run: impl FnMut(W
             times.push(t.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64);
         }
     }
-    per_way.into_iter().map(median).collect()
+    per_way.into_iter().map(|t| format!("{:.3} / {:.3}", t.iter().copied().fold(f64::INFINITY, f64::min), median(t))).collect()
 }
 
 fn tanh_throughput(rounds: usize) {
-    println!("\ntanh, ns per value (median of {rounds} alternated rounds, one thread, copy of the input included):");
+    println!("\ntanh, ns per value, fastest / median of {rounds} alternated rounds (one thread, copy of the input included):");
     println!("| size | {} |", Way::ALL.map(Way::name).join(" | "));
     println!("|---{}|", "|---".repeat(Way::ALL.len()));
     for (label, n) in SIZES {
         let ns = time_each(&Way::ALL, n, rounds, |w, v| w.apply(v));
-        println!("| {label} | {} |", ns.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(" | "));
+        println!("| {label} | {} |", ns.join(" | "));
     }
 }
 
@@ -149,7 +150,7 @@ enum Drop {
 fn dropout_throughput(rounds: usize) {
     let mask = DropMask::new(0x5eed, 0.5);
     let ways = [Drop::Plain, Drop::Vmath, Drop::Pulp];
-    println!("\ndropout's forward pass (keep 0.5), ns per value (median of {rounds} alternated rounds, one thread):");
+    println!("\ndropout's forward pass (keep 0.5), ns per value, fastest / median of {rounds} alternated rounds (one thread):");
     println!("| size | plain loop (baseline x86-64) | vmath | vmath's loop via pulp |");
     println!("|---|---|---|---|");
     for (label, n) in SIZES {
@@ -158,7 +159,7 @@ fn dropout_throughput(rounds: usize) {
             Drop::Vmath => vmath::dropout_pass(v, 0, mask, 2.0, false),
             Drop::Pulp => vmath_alt::dropout_pulp(v, 0, mask, 2.0, false),
         });
-        println!("| {label} | {} |", ns.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(" | "));
+        println!("| {label} | {} |", ns.join(" | "));
     }
     let input = activations(1 << 16);
     let (mut a, mut b) = (input.clone(), input);
