@@ -66,6 +66,9 @@ pub fn bench(args: &BenchArgs, out: Out) -> Result<()> {
         super::check_out("--json", p)?;
     }
     crate::engine::use_reference_ops(args.reference_ops);
+    // A measuring build names what it runs (and refuses a misspelt choice) before any work.
+    #[cfg(feature = "team-alternatives")]
+    out(crate::engine::vmath_alt::describe().map_err(Error::input)?);
     // The recipe is read (and refused) before any data is.
     let recipe = bench_recipe(args)?;
     let (splits, label, synthetic) = bench_data(data, out)?;

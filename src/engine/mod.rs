@@ -29,9 +29,13 @@ pub mod fused;
 pub mod kernel;
 mod ops;
 pub mod reference;
+#[cfg(feature = "team-alternatives")]
+pub mod sched_alt;
 pub mod team;
 #[cfg(feature = "flex")]
 pub mod vmath;
+#[cfg(feature = "team-alternatives")]
+pub mod vmath_alt;
 
 pub use ops::{count_correct, cross_entropy, dropout, linear_act, sgd_step};
 

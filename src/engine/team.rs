@@ -205,6 +205,10 @@ fn claim(next: &AtomicUsize, blocks: usize, block: &(dyn Fn(usize) + Sync)) {
 /// `block(i)` for every `i` in `0..blocks`, each exactly once, on this thread and the team's
 /// helpers (when they are free); see [`Team::run`].
 pub fn run(blocks: usize, block: &(dyn Fn(usize) + Sync)) {
+    #[cfg(feature = "team-alternatives")]
+    if super::sched_alt::divert(blocks, block) {
+        return;
+    }
     team().run(blocks, block);
 }
 
@@ -316,6 +320,10 @@ impl Ahead {
     /// or [`Ahead::settle`] has returned, even if the caller panics first: keep it in a guard
     /// whose `Drop` settles (`engine::batches::Prefilled` is the one caller).
     pub unsafe fn post(blocks: usize, block: Box<dyn Fn(usize) + Send + Sync>) -> Option<Arc<Ahead>> {
+        #[cfg(feature = "team-alternatives")]
+        if !super::sched_alt::ahead_allowed() {
+            return None;
+        }
         // SAFETY: the caller's promise, passed on.
         unsafe { team().post(blocks, block) }
     }
