@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use d2l_mlp::engine::kernel::DropMask;
+use d2l_mlp::engine::vmath::DropMask;
 use d2l_mlp::engine::vmath;
 use d2l_mlp::engine::vmath_alt::{self, Tanh};
 

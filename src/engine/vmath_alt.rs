@@ -10,8 +10,7 @@
 
 use std::sync::OnceLock;
 
-use super::kernel::DropMask;
-use super::vmath::{dropout_each, tanh_lane};
+use super::vmath::{DropMask, dropout_each, tanh_lane};
 
 /// The environment variable that picks the tanh.
 pub const ENV: &str = "D2L_MLP_VMATH";
