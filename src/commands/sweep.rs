@@ -79,7 +79,7 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
     if args.enqueue {
         return enqueue(args, out);
     }
-    let (dir, study) = resolve(args)?;
+    let (dir, study) = resolve(args, out)?;
     sweep::check_split(&dir, &study, args.shard.is_some(), args.collect)?;
     if args.join && study.method == Method::Halving {
         return Err(Error::input("--join: a halving study waits for every trial at each rung, so it runs in one process; use method = \"asha\" (asynchronous) to run it from many"));
@@ -194,13 +194,16 @@ fn enqueue(args: &SweepArgs, out: Out) -> Result<()> {
 }
 
 /// The folder and its study: a new one from the space file, or the one saved in the folder.
-fn resolve(args: &SweepArgs) -> Result<(SweepDir, Study)> {
+fn resolve(args: &SweepArgs, out: Out) -> Result<(SweepDir, Study)> {
     let o = StudyOverrides { method: args.method, trials: args.trials, seed: args.seed };
     if !(args.resume || args.collect) {
         let Some(space) = &args.space else {
             return Err(Error::input("sweep needs a space file: `sweep SPACE.toml` (see config/sweeps/), or `sweep --resume DIR`"));
         };
         let study = Study::load(space, o)?;
+        for w in sweep::space::fixed_and_swept(space) {
+            out(format!("warning: {w}"));
+        }
         let name = space.file_stem().map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
         return Ok((SweepDir::new(args.out.clone().unwrap_or_else(|| PathBuf::from("sweeps").join(name))), study));
     }
