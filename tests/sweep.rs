@@ -389,6 +389,7 @@ fn the_saved_study_lists_under_fixed_only_what_the_trials_take_from_it() {
     let o = f.sweep(&["g.toml", "--out", "s"]);
     o.ok();
     assert!(o.stdout.contains("warning: g.toml: field `seed` is in [fixed] and in [space]; the trials take it from [space] (remove it from [fixed])"), "{}", o.stdout);
+    assert!(o.stdout.starts_with("backend "), "the backend's line comes first: {}", o.stdout);
     let saved = std::fs::read_to_string(f.path("s/sweep.toml")).unwrap();
     let fixed = saved.split("[fixed]").nth(1).unwrap().split("\n[").next().unwrap();
     assert!(!fixed.contains("lr =") && !fixed.contains("seed ="), "swept fields under [fixed]:\n{saved}");
@@ -399,4 +400,15 @@ fn the_saved_study_lists_under_fixed_only_what_the_trials_take_from_it() {
     // A study saved by an older version, with the overridden values under [fixed], still resumes.
     std::fs::write(f.path("s/sweep.toml"), saved.replace("[fixed]\n", "[fixed]\nlr = 0.1\nseed = 42\n")).unwrap();
     f.sweep(&["--resume", "s"]).ok();
+}
+
+#[test]
+fn a_method_without_rungs_on_a_study_with_rungs_says_what_each_trial_trains() {
+    let f = Fixture::new();
+    write_study(&f, "h.toml", "method = \"halving\"\ntrials = 2\n", "lr = { log_uniform = [0.05, 0.2] }\n");
+    let o = f.sweep(&["h.toml", "--method", "random", "--out", "r"]);
+    o.ok();
+    let note = "note: --method random: the study's [halving] rungs do not apply; each of its 2 trials trains 2 epoch(s), 4 in all (set epochs under [fixed] to change that)";
+    assert!(o.stdout.contains(note), "{}", o.stdout);
+    assert_eq!(column(&board(&f.path("r")), "epochs"), ["2", "2"]);
 }
