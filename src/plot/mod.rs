@@ -25,7 +25,7 @@ use plotters::style::{FontStyle, register_font};
 use crate::error::{Error, Result};
 
 pub use activations::{ACTIVATIONS_SIZE, ActivationCurve, MAX_ACTIVATIONS, draw_activations};
-pub use curves::{CURVES_SIZE, curves_svg, draw_curves};
+pub use curves::{CURVES_SIZE, curves_svg, draw_curves, draw_overlay};
 pub use predictions::{MAX_PREDICTION_TILES, PredictionTile, draw_predictions};
 
 /// The bundled font's family name, for every picture the program draws.
