@@ -16,9 +16,13 @@ use d2l_mlp::run::checkpoint::epochs_on_disk;
 use d2l_mlp::sweep::journal::{JTrial, Replay, State, replay};
 
 const FIXED: &str = "val_size = 128\n[fixed]\nepochs = 2\nbatch_size = 32\nhidden = [16]\ninit_std = 0.1\nseed = 1\n";
+/// [`FIXED`] without `hidden`, beside a swept `width` (one layer, as hidden = [16] gave).
+fn fixed_for_width() -> String {
+    FIXED.replace("hidden = [16]\n", "")
+}
 /// A tpe study of `n` trials over [`SPACE`], `epochs` each.
 fn tpe(n: usize, epochs: usize) -> String {
-    format!("method = \"tpe\"\nseed = 3\ntrials = {n}\n{}[tpe]\nstartup = 2\n{SPACE}", FIXED.replace("epochs = 2", &format!("epochs = {epochs}")))
+    format!("method = \"tpe\"\nseed = 3\ntrials = {n}\n{}[tpe]\nstartup = 2\n{SPACE}", fixed_for_width().replace("epochs = 2", &format!("epochs = {epochs}")))
 }
 const SPACE: &str = "[space]\nlr = { log_uniform = [0.01, 1.0] }\nwidth = { int_log_uniform = [8, 64] }\nactivation = [\"relu\", \"tanh\"]\n";
 
@@ -92,7 +96,7 @@ fn optuna_reads_a_finished_tpe_study_and_its_best_is_the_leaderboards() {
 fn a_trial_enqueued_from_optuna_is_trained_by_the_binary() {
     let Some(py) = python_or_skip("a_trial_enqueued_from_optuna_is_trained_by_the_binary") else { return };
     let f = Fixture::new();
-    f.write_config("r.toml", &format!("method = \"random\"\ntrials = 2\n{FIXED}{SPACE}"));
+    f.write_config("r.toml", &format!("method = \"random\"\ntrials = 2\n{}{SPACE}", fixed_for_width()));
     f.sweep(&["r.toml", "--out", "rs", "--workers", "1"]).ok();
     let journal = f.path("rs/journal.log");
     let code = format!(
@@ -305,7 +309,7 @@ fn a_study_folder_from_before_the_journal_is_converted_once_and_resumes() {
 fn an_optuna_process_appending_at_the_same_time_corrupts_nothing() {
     let Some(py) = python_or_skip("an_optuna_process_appending_at_the_same_time_corrupts_nothing") else { return };
     let f = Fixture::new();
-    f.write_config("r.toml", &format!("method = \"random\"\ntrials = 6\n{}{SPACE}", FIXED.replace("epochs = 2", "epochs = 3")));
+    f.write_config("r.toml", &format!("method = \"random\"\ntrials = 6\n{}{SPACE}", fixed_for_width().replace("epochs = 2", "epochs = 3")));
     let journal = f.path("rr/journal.log");
     let mut sweeping = spawn(&f, &["r.toml", "--out", "rr", "--workers", "2"], None);
     sweeping.wait_until("the study's journal", || journal.is_file());

@@ -152,7 +152,9 @@ fn suggestions(dir: &Path) -> Vec<String> {
 fn tpe_with_two_workers_asks_the_same_after_kill_9_and_resume() {
     let f = Fixture::with_sizes(1024, 128);
     let head = "method = \"tpe\"\ntrials = 6\nseed = 3\n";
-    let study = format!("{head}{FIXED}[tpe]\nstartup = 2\n[space]\nlr = {{ log_uniform = [0.01, 1.0] }}\nwidth = {{ int_log_uniform = [8, 64] }}\nactivation = [\"relu\", \"tanh\"]\n");
+    // FIXED without hidden: the layers come from width (one layer, as hidden = [16] gave).
+    let fixed = FIXED.replace("hidden = [16]\n", "");
+    let study = format!("{head}{fixed}[tpe]\nstartup = 2\n[space]\nlr = {{ log_uniform = [0.01, 1.0] }}\nwidth = {{ int_log_uniform = [8, 64] }}\nactivation = [\"relu\", \"tanh\"]\n");
     f.write_config("t.toml", &study);
     let o = f.sweep(&["t.toml", "--out", "whole", "--workers", "2"]);
     o.ok();
@@ -299,6 +301,7 @@ fn bad_space_files_get_one_line_naming_the_field() {
     let random = "method = \"random\"\ntrials = 3\n";
     for (head, space, want) in [
         ("", "learning_rate = [0.1]\n", "unknown field `learning_rate`"),
+        ("", "width = [8, 32]\n", "[fixed] hidden = [16] beside the swept `width`: a trial's layers are `depth` layers of `width` units, so hidden would be overridden; remove hidden from [fixed] (for two layers, add depth = [2] to [space])"),
         ("", "lr = []\n", "field `lr` is an empty list"),
         (random, "lr = { uniform = [0.5, 0.1] }\n", "field `lr`: uniform = [0.5, 0.1]: the lower bound is above the upper one"),
         (random, "lr = { log_uniform = [-0.1, 1.0] }\n", "field `lr`: log_uniform = [-0.1, 1.0]: a log range needs bounds > 0"),
@@ -362,4 +365,36 @@ fn a_sweep_that_failed_before_its_first_trial_starts_again_cleanly() {
         f.run(&["sweep", "g.toml", "--out", "gpu", "--backend", missing]).bad_input();
         assert!(!f.path("gpu").exists(), "a refused backend left the sweep folder");
     }
+}
+
+#[test]
+fn the_saved_study_lists_under_fixed_only_what_the_trials_take_from_it() {
+    let f = Fixture::new();
+    // FIXED sets seed = 1, which this space sweeps: said, not an error.
+    write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\nseed = [1, 2]\n");
+    let o = f.sweep(&["g.toml", "--out", "s"]);
+    o.ok();
+    assert!(o.stdout.contains("warning: g.toml: field `seed` is in [fixed] and in [space]; the trials take it from [space] (remove it from [fixed])"), "{}", o.stdout);
+    assert!(o.stdout.starts_with("backend "), "the backend's line comes first: {}", o.stdout);
+    let saved = std::fs::read_to_string(f.path("s/sweep.toml")).unwrap();
+    let fixed = saved.split("[fixed]").nth(1).unwrap().split("\n[").next().unwrap();
+    assert!(!fixed.contains("lr =") && !fixed.contains("seed ="), "swept fields under [fixed]:\n{saved}");
+    assert!(fixed.contains("hidden = [16]") && fixed.contains("epochs = 2"), "{saved}");
+    // The report's "Search space" is that file.
+    let page = std::fs::read_to_string(f.path("s/report.html")).unwrap();
+    assert!(!page.contains("lr = 0.1\n"), "the page lists lr under [fixed]");
+    // A study saved by an older version, with the overridden values under [fixed], still resumes.
+    std::fs::write(f.path("s/sweep.toml"), saved.replace("[fixed]\n", "[fixed]\nlr = 0.1\nseed = 42\n")).unwrap();
+    f.sweep(&["--resume", "s"]).ok();
+}
+
+#[test]
+fn a_method_without_rungs_on_a_study_with_rungs_says_what_each_trial_trains() {
+    let f = Fixture::new();
+    write_study(&f, "h.toml", "method = \"halving\"\ntrials = 2\n", "lr = { log_uniform = [0.05, 0.2] }\n");
+    let o = f.sweep(&["h.toml", "--method", "random", "--out", "r"]);
+    o.ok();
+    let note = "note: --method random: the study's [halving] rungs do not apply; each of its 2 trials trains 2 epoch(s), 4 in all (set epochs under [fixed] to change that)";
+    assert!(o.stdout.contains(note), "{}", o.stdout);
+    assert_eq!(column(&board(&f.path("r")), "epochs"), ["2", "2"]);
 }

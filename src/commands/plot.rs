@@ -38,9 +38,8 @@ pub fn plot_runs(args: &PlotArgs, out: Out) -> Result<PathBuf> {
     }
     let runs: Vec<RunDir> = args.artifacts.iter().map(RunDir::new).collect();
     let mut histories = Vec::new();
-    // Validation figures only when every run has them (sweep trials); else the test set's.
-    let all_val = runs.iter().all(|r| metrics::held_out(&r.file(METRICS_FILE)) == metrics::HeldOut::Validation);
-    let held = if all_val { metrics::HeldOut::Validation } else { metrics::HeldOut::Test };
+    // What each run's held-out figures measure: the test set, or a sweep trial's validation split.
+    let held: Vec<metrics::HeldOut> = runs.iter().map(|r| metrics::held_out(&r.file(METRICS_FILE))).collect();
     let labels = plot::unique_labels(&args.artifacts);
     for (r, label) in runs.iter().zip(labels) {
         r.load_config()?;
@@ -60,7 +59,7 @@ pub fn plot_runs(args: &PlotArgs, out: Out) -> Result<PathBuf> {
     // Writing into a run folder needs its writer lock; a picture elsewhere doesn't.
     let owner = runs.iter().find(|r| target.parent() == Some(r.path()));
     let _lock = owner.map(RunDir::lock).transpose()?;
-    plot::draw_curves(&histories, held, &target)?;
+    plot::draw_overlay(&histories, &held, &target)?;
     out(format!("wrote {}", target.display()));
     Ok(target)
 }

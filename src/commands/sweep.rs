@@ -83,7 +83,8 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
     if args.enqueue {
         return enqueue(args, out);
     }
-    let (dir, study) = resolve(args)?;
+    let mut notes = Vec::new();
+    let (dir, study) = resolve(args, &mut notes)?;
     sweep::check_split(&dir, &study, args.shard.is_some(), args.collect)?;
     if args.join && study.method == Method::Halving {
         return Err(Error::input("--join: a halving study waits for every trial at each rung, so it runs in one process; use method = \"asha\" (asynchronous) to run it from many"));
@@ -97,6 +98,7 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
     };
     // A backend that cannot run fails before the study is written.
     let selected = args.backend.open(out)?;
+    notes.into_iter().for_each(&mut *out);
     if args.resume || args.collect {
         if sweep::work::convert(&dir, &study)? {
             out(format!("{}: the study is now kept in its journal, {} (Optuna's format)", dir.path().display(), dir.file(sweep::journal::JOURNAL_FILE).display()));
@@ -197,14 +199,17 @@ fn enqueue(args: &SweepArgs, out: Out) -> Result<()> {
     Ok(())
 }
 
-/// The folder and its study: a new one from the space file, or the one saved in the folder.
-fn resolve(args: &SweepArgs) -> Result<(SweepDir, Study)> {
+/// The folder and its study: a new one from the space file, or the one saved in the folder;
+/// `notes`: what to say about the space file (after the backend's line).
+fn resolve(args: &SweepArgs, notes: &mut Vec<String>) -> Result<(SweepDir, Study)> {
     let o = StudyOverrides { method: args.method, trials: args.trials, seed: args.seed };
     if !(args.resume || args.collect) {
         let Some(space) = &args.space else {
             return Err(Error::input("sweep needs a space file: `sweep SPACE.toml` (see config/sweeps/), or `sweep --resume DIR`"));
         };
         let study = Study::load(space, o)?.with_settings(&crate::config::parse_settings(&args.set)?)?;
+        let warnings = sweep::space::fixed_and_swept(space).into_iter().map(|w| format!("warning: {w}"));
+        notes.extend(warnings.chain(method_note(space, &study).map(|n| format!("note: {n}"))));
         let name = space.file_stem().map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
         return Ok((SweepDir::new(args.out.clone().unwrap_or_else(|| PathBuf::from("sweeps").join(name))), study));
     }
@@ -229,6 +234,30 @@ fn resolve(args: &SweepArgs) -> Result<(SweepDir, Study)> {
     let sweep = SweepDir::new(dir);
     let study = sweep.load_study()?;
     Ok((sweep, study))
+}
+
+/// What `--method` changes in a study's epochs: a study with rungs run without them (each trial
+/// then trains the recipe's epochs), or the other way round.
+fn method_note(space: &std::path::Path, study: &Study) -> Option<String> {
+    let own = Study::load(space, StudyOverrides::default()).ok()?;
+    let m = study.method.name();
+    let swept = study.space.iter().any(|p| p.name == "epochs");
+    match (own.method.has_rungs(), study.method.has_rungs()) {
+        (true, false) => {
+            let n = if study.method == Method::Grid { study.grid_size() } else { study.trials.unwrap_or(0) };
+            let e = study.fixed.epochs;
+            let total = if swept { String::new() } else { format!(", {} in all", n * e) };
+            Some(format!(
+                "--method {m}: the study's [halving] rungs do not apply; each of its {n} trials trains {} epoch(s){total} (set epochs under [fixed] to change that)",
+                if swept { "its swept".to_string() } else { e.to_string() }
+            ))
+        }
+        (false, true) => Some(format!(
+            "--method {m}: trials train in rungs of {} epoch(s) ([halving]), not the recipe's epochs",
+            sweep::halving::rungs(&study.halving).iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+        )),
+        _ => None,
+    }
 }
 
 /// Rank the trials, write the leaderboard, the picture and best.toml, print the top 10.

@@ -26,7 +26,7 @@ use plotters::style::{FontStyle, register_font};
 use crate::error::{Error, Result};
 
 pub use activations::{ACTIVATIONS_SIZE, ActivationCurve, MAX_ACTIVATIONS, draw_activations};
-pub use curves::{CURVES_SIZE, curves_svg, draw_curves};
+pub use curves::{CURVES_SIZE, curves_svg, draw_curves, draw_overlay};
 pub use pictures::{MAX_PICTURES, PictureRow, draw_pictures, fit_picture};
 pub use predictions::{MAX_PREDICTION_TILES, PredictionTile, draw_predictions};
 

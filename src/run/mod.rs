@@ -138,6 +138,12 @@ impl RunDir {
             )));
         }
         self.check_not_file()?;
+        if !self.file(CONFIG_FILE).exists() && self.file(crate::sweep::STUDY_FILE).exists() {
+            let dir = self.path.display();
+            return Err(Error::input(format!(
+                "{shown}: is a sweep folder (its study is sweep.toml), not a run; pass one of its runs, {dir}/best (the refit of the best trial) or {dir}/trials/NNN (a trial), or see the whole study with `report --artifacts {dir}`"
+            )));
+        }
         if !self.file(CONFIG_FILE).exists() {
             return Err(Error::input(format!(
                 "{shown}: no run here (config.toml is missing); train one with `train --artifacts {}`, or restore the run's config.toml",

@@ -195,7 +195,7 @@ impl SweepDir {
                 self.path().display()
             )));
         }
-        Study::load(&file, StudyOverrides::default())
+        Study::load_saved(&file)
     }
 
     /// Save `study` as the folder's `sweep.toml`. A folder that has one already is refused,

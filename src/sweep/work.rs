@@ -115,7 +115,9 @@ pub fn begin(sweep: &SweepDir, study: &Study, join: bool, lag: Option<usize>) ->
             return Ok((Vec::new(), ()));
         }
         let theirs = r.user_attrs.get("space").and_then(Json::as_str).unwrap_or("");
-        match first_difference(theirs, &study.to_toml()) {
+        // As this version writes it (an older one listed swept fields under [fixed] too).
+        let theirs = Study::parse_saved(theirs, "journal.log").map_or_else(|_| theirs.to_string(), |s| s.to_toml());
+        match first_difference(&theirs, &study.to_toml()) {
             None => Ok((Vec::new(), ())),
             Some((a, b)) => Err(Error::input(format!(
                 "--join: {} runs another study: its space has `{a}` where this one has `{b}`; join with the same space file and options, or pick another --out",
