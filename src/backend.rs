@@ -36,6 +36,7 @@ impl std::fmt::Display for BackendKind {
 }
 
 /// Backends compiled into this binary, the default first.
+#[allow(clippy::vec_init_then_push, reason = "one push per backend feature built in")]
 pub fn compiled() -> Vec<BackendKind> {
     let mut v = Vec::new();
     #[cfg(feature = "wgpu")]

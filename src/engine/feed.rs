@@ -56,6 +56,9 @@ impl std::fmt::Display for Stopped {
 
 impl std::error::Error for Stopped {}
 
+/// A batch: the items it holds and their rows, one after another.
+pub type Rows = (Range<usize>, Vec<f32>);
+
 impl Feed {
     /// The batches of `items` items for `device`, `fill` writing the rows of a range of them.
     pub fn start(device: &Device, items: usize, batch: usize, width: usize, fill: Arc<Fill>) -> Self {
@@ -70,7 +73,7 @@ impl Feed {
 
     /// The items of the next batch and its rows; `None` after the last. After an `Err` (the
     /// thread stopped) the feed ends.
-    pub fn next_batch(&mut self) -> Option<Result<(Range<usize>, Vec<f32>), Stopped>> {
+    pub fn next_batch(&mut self) -> Option<Result<Rows, Stopped>> {
         if self.pos >= self.items {
             return None;
         }
