@@ -27,7 +27,7 @@ fn wgpu_tests_need_the_wgpu_feature() {
 /// A usable adapter, or a one-line note that the wgpu tests did not run.
 #[cfg(feature = "wgpu")]
 fn wgpu_ready(test: &str) -> bool {
-    let ok = d2l_mlp::backend::open(Some(d2l_mlp::backend::BackendKind::Wgpu)).is_ok();
+    let ok = d2l_mlp::backend::open(Some(d2l_mlp::backend::BackendKind::Wgpu), d2l_mlp::backend::Asked::Flag).is_ok();
     if !ok {
         skip(test, "wgpu found no GPU adapter (apt-get install mesa-vulkan-drivers for a software one)");
     }

@@ -239,69 +239,6 @@ where
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sweep::leaderboard::tests::{entries, ranked_grid, study};
-
-    #[test]
-    fn three_charts_as_png_and_svg_with_their_text() {
-        let dir = tempfile::tempdir().unwrap();
-        let (s, e) = ranked_grid();
-        draw_all(dir.path(), &s, &e).unwrap();
-        for name in CHARTS {
-            let img = image::open(dir.path().join(format!("{name}.png"))).unwrap().to_rgb8();
-            assert_eq!(img.dimensions(), size(name, &s), "{name}");
-            let reds = img.pixels().filter(|p| p[0] > 180 && p[1] < 80 && p[2] < 80).count();
-            let blues = img.pixels().filter(|p| p[2] > 90 && p[0] < 120).count();
-            assert!(blues > 100, "{name}: trials drawn ({blues} blue pixels)");
-            if name != "slices" {
-                assert!(reds > 100, "{name}: the best in red ({reds})");
-            }
-            let svg = std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
-            assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}");
-        }
-        let text = |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
-        for t in ["lr", "activation", "hidden", "val acc", "relu", "tanh", "4-4", "0.01", "1"] {
-            assert!(text("parallel").contains(&format!(">\n{t}\n</text>")), "parallel: no axis text {t}");
-        }
-        assert!(text("slices").contains("slice: activation (darker = later trial)") && text("history").contains(">\ntrial\n</text>"));
-    }
-
-    #[test]
-    fn no_line_crosses_a_parallel_axis_label() {
-        let dir = tempfile::tempdir().unwrap();
-        let (s, e) = ranked_grid();
-        draw_all(dir.path(), &s, &e).unwrap();
-        let png = image::open(dir.path().join("parallel.png")).unwrap().to_rgb8();
-        let svg = std::fs::read_to_string(dir.path().join("parallel.svg")).unwrap();
-        // The labels' patches: opaque white rectangles smaller than the picture (same geometry in both files).
-        let attr = |r: &str, name: &str| -> u32 { r.split(&format!(" {name}=\"")).nth(1).and_then(|v| v.split('"').next()).and_then(|v| v.parse().ok()).unwrap_or(0) };
-        let patches: Vec<&str> = svg.split("<rect").skip(1).filter(|r| r.contains("opacity=\"1\" fill=\"#FFFFFF\"") && attr(r, "width") < 200).collect();
-        let ticks = svg.matches("<text").count() - 1 - (s.space.len() + 1);
-        assert!(ticks > 0 && patches.len() == ticks, "{} opaque label patches for {ticks} tick labels", patches.len());
-        for r in patches {
-            let (x, y, w, h) = (attr(r, "x"), attr(r, "y"), attr(r, "width"), attr(r, "height"));
-            for py in y..y + h {
-                for px in x..x + w {
-                    let [r, g, b] = png.get_pixel(px, py).0.map(i32::from);
-                    assert!(b <= r + 30 && !(r > 150 && g < 100), "a line crosses the label patch at {x},{y} {w}x{h}: pixel {px},{py} = {r},{g},{b}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn the_best_so_far_only_rises_and_nothing_finished_still_draws() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = study("[space]\nwidth = [64]\n");
-        draw_all(dir.path(), &s, &entries(&s, &[f64::NAN], &[1])).unwrap();
-        let s = study("method = \"random\"\ntrials = 1\n[space]\nlr = { log_uniform = [0.01, 1.0] }\n");
-        draw_all(dir.path(), &s, &entries(&s, &[0.8], &[2])).unwrap();
-        assert!(dir.path().join("parallel.svg").exists());
-    }
-}
-
 /// The trade-off chart of a study of several objectives.
 pub const PARETO: &str = "pareto.png";
 
@@ -371,4 +308,67 @@ where
     chart.draw_series(on.iter().map(|&p| Circle::new(p, 8, BEST.stroke_width(2))))?;
     chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).label_font((FAMILY, 13)).background_style(WHITE.mix(0.9)).border_style(AXIS).draw()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::leaderboard::tests::{entries, ranked_grid, study};
+
+    #[test]
+    fn three_charts_as_png_and_svg_with_their_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, e) = ranked_grid();
+        draw_all(dir.path(), &s, &e).unwrap();
+        for name in CHARTS {
+            let img = image::open(dir.path().join(format!("{name}.png"))).unwrap().to_rgb8();
+            assert_eq!(img.dimensions(), size(name, &s), "{name}");
+            let reds = img.pixels().filter(|p| p[0] > 180 && p[1] < 80 && p[2] < 80).count();
+            let blues = img.pixels().filter(|p| p[2] > 90 && p[0] < 120).count();
+            assert!(blues > 100, "{name}: trials drawn ({blues} blue pixels)");
+            if name != "slices" {
+                assert!(reds > 100, "{name}: the best in red ({reds})");
+            }
+            let svg = std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
+            assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}");
+        }
+        let text = |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
+        for t in ["lr", "activation", "hidden", "val acc", "relu", "tanh", "4-4", "0.01", "1"] {
+            assert!(text("parallel").contains(&format!(">\n{t}\n</text>")), "parallel: no axis text {t}");
+        }
+        assert!(text("slices").contains("slice: activation (darker = later trial)") && text("history").contains(">\ntrial\n</text>"));
+    }
+
+    #[test]
+    fn no_line_crosses_a_parallel_axis_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, e) = ranked_grid();
+        draw_all(dir.path(), &s, &e).unwrap();
+        let png = image::open(dir.path().join("parallel.png")).unwrap().to_rgb8();
+        let svg = std::fs::read_to_string(dir.path().join("parallel.svg")).unwrap();
+        // The labels' patches: opaque white rectangles smaller than the picture (same geometry in both files).
+        let attr = |r: &str, name: &str| -> u32 { r.split(&format!(" {name}=\"")).nth(1).and_then(|v| v.split('"').next()).and_then(|v| v.parse().ok()).unwrap_or(0) };
+        let patches: Vec<&str> = svg.split("<rect").skip(1).filter(|r| r.contains("opacity=\"1\" fill=\"#FFFFFF\"") && attr(r, "width") < 200).collect();
+        let ticks = svg.matches("<text").count() - 1 - (s.space.len() + 1);
+        assert!(ticks > 0 && patches.len() == ticks, "{} opaque label patches for {ticks} tick labels", patches.len());
+        for r in patches {
+            let (x, y, w, h) = (attr(r, "x"), attr(r, "y"), attr(r, "width"), attr(r, "height"));
+            for py in y..y + h {
+                for px in x..x + w {
+                    let [r, g, b] = png.get_pixel(px, py).0.map(i32::from);
+                    assert!(b <= r + 30 && !(r > 150 && g < 100), "a line crosses the label patch at {x},{y} {w}x{h}: pixel {px},{py} = {r},{g},{b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_best_so_far_only_rises_and_nothing_finished_still_draws() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = study("[space]\nwidth = [64]\n");
+        draw_all(dir.path(), &s, &entries(&s, &[f64::NAN], &[1])).unwrap();
+        let s = study("method = \"random\"\ntrials = 1\n[space]\nlr = { log_uniform = [0.01, 1.0] }\n");
+        draw_all(dir.path(), &s, &entries(&s, &[0.8], &[2])).unwrap();
+        assert!(dir.path().join("parallel.svg").exists());
+    }
 }
