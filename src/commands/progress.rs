@@ -67,11 +67,7 @@ pub fn time_left(elapsed: Duration, done: u64, total: u64) -> Option<Duration> {
     (done > 0).then(|| elapsed.mul_f64(total.saturating_sub(done) as f64 / done as f64))
 }
 
-/// `1m 05s`, `9s`.
-pub fn format_left(d: Duration) -> String {
-    let s = d.as_secs_f64().round() as u64;
-    if s >= 60 { format!("{}m {:02}s", s / 60, s % 60) } else { format!("{s}s") }
-}
+pub use crate::train::format_left;
 
 pub struct EpochLines {
     sink: Box<dyn FnMut(String) + Send + Sync>,

@@ -133,6 +133,11 @@ pub fn train(args: &TrainArgs, out: Out) -> Result<TrainOutcome> {
     if args.tui {
         // Burn's dashboard installs its own panic hook and may leave it in place.
         process::one_line_panics();
+        // The dashboard is gone with its screen: leave the epochs' lines a plain run prints.
+        let rows = crate::run::metrics::read(&run.file(METRICS_FILE)).unwrap_or_default();
+        for row in rows.iter().filter(|r| r.epoch > plan.start_epoch()) {
+            out(super::progress::epoch_line(row, plan.config.epochs));
+        }
     }
     let outcome = outcome?;
     summarise(&outcome, &run, plan.config.tensorboard, out);

@@ -38,6 +38,12 @@ pub trait Observer: Send + Sync {
     fn finished(&mut self) {}
 }
 
+/// A time left as people read it: `1m 05s`, `9s`.
+pub fn format_left(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64().round() as u64;
+    if s >= 60 { format!("{}m {:02}s", s / 60, s % 60) } else { format!("{s}s") }
+}
+
 /// An observer that hears nothing (tests, quiet callers).
 pub struct Silent;
 impl Observer for Silent {}
