@@ -404,9 +404,7 @@ mod tests {
     fn save_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("config.toml");
-        let mut c = TrainConfig::default();
-        c.hidden = vec![128, 64];
-        c.activation = Activation::Tanh;
+        let c = TrainConfig { hidden: vec![128, 64], activation: Activation::Tanh, ..TrainConfig::default() };
         c.save(&p).unwrap();
         assert_eq!(TrainConfig::load(&p).unwrap(), c);
     }

@@ -240,10 +240,10 @@ impl Team {
         for slot in helpers {
             *slot.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(Job { block: erased, next: &next, blocks });
             slot.state.store(READY, SeqCst);
-            if slot.sleeping.load(SeqCst) {
-                if let Some(t) = slot.thread.get() {
-                    t.unpark();
-                }
+            if slot.sleeping.load(SeqCst)
+                && let Some(t) = slot.thread.get()
+            {
+                t.unpark();
             }
         }
         // The helpers must be done with `block` before this function returns, even by a panic.

@@ -65,7 +65,7 @@ fn parse_board(path: &Path, text: &str) -> Result<Board> {
 fn short_number(s: &str) -> String {
     let decimals = s.split_once('.').map_or(0, |(_, d)| d.len());
     match s.parse::<f64>() {
-        Ok(v) if v == 0.0 => format!("{:.*}", decimals.min(4), 0.0),
+        Ok(0.0) => format!("{:.*}", decimals.min(4), 0.0),
         Ok(v) if decimals > 4 && v.is_finite() => format!("{v:.4}"),
         _ => s.to_string(),
     }

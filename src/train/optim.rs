@@ -24,8 +24,8 @@ pub struct RecipeSgd {
 
 impl RecipeSgd {
     pub fn new(cfg: &TrainConfig) -> Self {
-        let momentum = (cfg.momentum > 0.0).then(|| MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: false });
-        let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig { penalty: cfg.weight_decay as f32 });
+        let momentum = (cfg.momentum > 0.0).then_some(MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: false });
+        let decay = (cfg.weight_decay > 0.0).then_some(WeightDecayConfig { penalty: cfg.weight_decay as f32 });
         let plain = momentum.is_none() && decay.is_none();
         Self { burn: SgdConfig::new().with_momentum(momentum).with_weight_decay(decay).build(), plain }
     }
