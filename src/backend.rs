@@ -38,14 +38,8 @@ impl std::fmt::Display for BackendKind {
 /// Backends compiled into this binary, the default first.
 #[allow(clippy::vec_init_then_push, reason = "one push per backend feature built in")]
 pub fn compiled() -> Vec<BackendKind> {
-    let mut v = Vec::new();
-    #[cfg(feature = "wgpu")]
-    v.push(BackendKind::Wgpu);
-    #[cfg(feature = "flex")]
-    v.push(BackendKind::Flex);
-    #[cfg(feature = "ndarray")]
-    v.push(BackendKind::Ndarray);
-    v
+    let built = [(cfg!(feature = "wgpu"), BackendKind::Wgpu), (cfg!(feature = "flex"), BackendKind::Flex), (cfg!(feature = "ndarray"), BackendKind::Ndarray)];
+    built.into_iter().filter_map(|(on, kind)| on.then_some(kind)).collect()
 }
 
 /// The backend to use: the requested one if it is compiled in, else the default.

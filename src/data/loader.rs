@@ -38,7 +38,7 @@ struct HostBatch {
 }
 
 impl HostBatch {
-    fn into_device(self, device: &Device) -> Batch {
+    fn into_batch(self, device: &Device) -> Batch {
         let b = self.labels.len();
         Batch {
             images: Tensor::from_data(TensorData::new(self.pixels, [b, PIXELS]), device),
@@ -59,7 +59,7 @@ fn labels(split: &Split, indices: &[usize]) -> Vec<i64> {
 /// Build one batch from the items at `indices`: pixels scaled to [0, 1], labels as Int.
 pub fn make_batch(split: &Split, indices: &[usize], device: &Device) -> Batch {
     let pixels = fill_rows(indices.len(), PIXELS, false, |rows, out| convert(split, &indices[rows], out));
-    HostBatch { pixels, labels: labels(split, indices) }.into_device(device)
+    HostBatch { pixels, labels: labels(split, indices) }.into_batch(device)
 }
 
 /// A loader over one split. `shuffle_seed: None` keeps file order (the test set, or
@@ -122,14 +122,14 @@ impl Iterator for BatchIter {
     type Item = Result<Batch, DatasetError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (items, pixels) = match self.feed.next_batch()? {
+        let (items, pixels) = match self.feed.next()? {
             Ok(batch) => batch,
             // Reported once; the feed then ends.
             Err(stopped) => return Some(Err(DatasetError::new(std::io::Error::other(stopped)))),
         };
         self.pos = items.end;
         let host = HostBatch { pixels, labels: labels(&self.split, &self.order[items]) };
-        Some(Ok(host.into_device(&self.device)))
+        Some(Ok(host.into_batch(&self.device)))
     }
 }
 

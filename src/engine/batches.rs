@@ -1,7 +1,7 @@
 //! Buffers of rows (a batch's images) filled in blocks by the team: now, on this thread and the
 //! helpers ([`fill_rows`]), or posted for the helpers to fill while they would otherwise wait
-//! ([`Prefilled`]). The rows start uninitialised (zeroing them first cost a third of a pass
-//! more); a [`RowWriter`] hands each block only its own rows, one whole row at a time, and
+//! ([`Prefilled`]). The rows start uninitialised (zeroing them first would be a pass of its
+//! own); a [`RowWriter`] hands each block only its own rows, one whole row at a time, and
 //! counts them, so no row can be read before it is written.
 
 use std::mem::MaybeUninit;

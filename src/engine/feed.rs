@@ -45,19 +45,9 @@ enum Source {
 }
 
 /// The batch-building thread did not start or stopped early.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("the batch-building thread did not start or stopped early")]
 pub struct Stopped;
-
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the batch-building thread did not start or stopped early")
-    }
-}
-
-impl std::error::Error for Stopped {}
-
-/// A batch: the items it holds and their rows, one after another.
-pub type Rows = (Range<usize>, Vec<f32>);
 
 impl Feed {
     /// The batches of `items` items for `device`, `fill` writing the rows of a range of them.
@@ -70,10 +60,14 @@ impl Feed {
         };
         Feed { source, items, batch, width, pos: 0 }
     }
+}
 
-    /// The items of the next batch and its rows; `None` after the last. After an `Err` (the
-    /// thread stopped) the feed ends.
-    pub fn next_batch(&mut self) -> Option<Result<Rows, Stopped>> {
+/// Each batch: the items it holds and their rows. After an `Err` (the thread stopped) the feed
+/// ends.
+impl Iterator for Feed {
+    type Item = Result<(Range<usize>, Vec<f32>), Stopped>;
+
+    fn next(&mut self) -> Option<Self::Item> {
         if self.pos >= self.items {
             return None;
         }
@@ -139,8 +133,7 @@ mod tests {
     }
 
     fn epoch(device: &Device) -> Vec<(Range<usize>, Vec<f32>)> {
-        let mut feed = Feed::start(device, 50, 16, 3, fill(3));
-        std::iter::from_fn(|| feed.next_batch()).map(|b| b.unwrap()).collect()
+        Feed::start(device, 50, 16, 3, fill(3)).map(|b| b.unwrap()).collect()
     }
 
     #[test]
@@ -152,12 +145,12 @@ mod tests {
             let want: Vec<f32> = range.clone().flat_map(|i| [i as f32 * 0.5; 3]).collect();
             assert_eq!(rows, &want);
         }
-        // The other source (the thread), whichever this device takes.
-        let mut thread = Feed { source: Source::Thread(on_a_thread(50, 16, 3, fill(3))), items: 50, batch: 16, width: 3, pos: 0 };
-        let other: Vec<_> = std::iter::from_fn(|| thread.next_batch()).map(|b| b.unwrap()).collect();
+        // Both sources, whichever of them this device takes.
+        let thread = Feed { source: Source::Thread(on_a_thread(50, 16, 3, fill(3))), items: 50, batch: 16, width: 3, pos: 0 };
+        let other: Vec<_> = thread.map(|b| b.unwrap()).collect();
         assert_eq!(other, batches);
-        let mut team = Feed { source: Source::Team { fill: fill(3), next: None }, items: 50, batch: 16, width: 3, pos: 0 };
-        let other: Vec<_> = std::iter::from_fn(|| team.next_batch()).map(|b| b.unwrap()).collect();
+        let team = Feed { source: Source::Team { fill: fill(3), next: None }, items: 50, batch: 16, width: 3, pos: 0 };
+        let other: Vec<_> = team.map(|b| b.unwrap()).collect();
         assert_eq!(other, batches);
     }
 
@@ -165,7 +158,7 @@ mod tests {
     fn a_feed_dropped_early_stops_its_work() {
         let device = crate::backend::cpu_device();
         let mut feed = Feed::start(&device, 50, 16, 3, fill(3));
-        assert_eq!(feed.next_batch().unwrap().unwrap().0, 0..16);
+        assert_eq!(feed.next().unwrap().unwrap().0, 0..16);
         drop(feed);
         assert_eq!(epoch(&device).len(), 4);
     }

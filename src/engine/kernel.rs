@@ -303,8 +303,9 @@ const NARROW: usize = 16;
 /// Per-row cross-entropy of `logits` (row-major, `classes` wide) against `targets`, and the
 /// softmax probabilities the backward pass needs: `(losses, probabilities)`.
 ///
-/// `loss = log(sum(exp(x - max))) + max - x[target]`, Burn's `log_softmax` then `gather`, row by
-/// row: the maximum, the shifted exponentials, their sum, the normalisation and the loss.
+/// `loss = -((x[target] - max) - log(sum(exp(x - max))))`, Burn's `log_softmax`, `gather` and
+/// `neg`, row by row: the maximum, the shifted exponentials, their sum, the normalisation and
+/// the loss.
 pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(logits.len(), classes * targets.len(), "one row of logits per target");
     assert!(classes > 0, "at least one class");
@@ -331,7 +332,9 @@ pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> (Vec<
             let p = unsafe { slots.assume_init_mut() };
             let sum: f32 = p.iter().sum();
             p.iter_mut().for_each(|p| *p /= sum);
-            loss.write(sum.ln() + max - row[targets[r]]);
+            // Burn's `-(log_softmax)[target]`, rounded in its order: a sure answer's loss of
+            // zero is Burn's -0.0.
+            loss.write(-((row[targets[r]] - max) - sum.ln()));
         }
     });
     // SAFETY: the blocks covered every row and wrote its loss and all its probabilities.
@@ -399,17 +402,19 @@ fn column_sums(a: &[f32], n: usize) -> Vec<f32> {
     sums
 }
 
-/// How many rows of `values` (`classes` per row) have their largest value at the row's label.
-/// The first maximum wins a tie, as Burn's `argmax` does.
+/// How many rows of `values` (`classes` per row) have their `argmax` at the row's label, as
+/// Burn's `argmax` picks it (flex's and ndarray's alike): the first NaN of a row if it has one,
+/// else the first of its largest values.
 pub fn count_correct(values: &[f32], classes: usize, labels: impl IntoIterator<Item = i64>) -> usize {
     values
         .chunks_exact(classes.max(1))
         .zip(labels)
         .map(|(row, label)| {
-            // Branch-free (a select per value): the comparisons are unpredictable.
+            // Branch-free (a select per value): the comparisons are unpredictable. Once the best
+            // is NaN nothing replaces it.
             let (mut best, mut max) = (0, f32::NEG_INFINITY);
             for (c, &v) in row.iter().enumerate() {
-                let more = v > max;
+                let more = !max.is_nan() && (v > max || v.is_nan());
                 best = if more { c } else { best };
                 max = if more { v } else { max };
             }
@@ -429,6 +434,38 @@ mod tests {
         assert_eq!(count_correct(&values, 3, [1, 2, 0, 2]), 4);
         assert_eq!(count_correct(&values, 3, [0, 2, 1, 0]), 1);
         assert_eq!(count_correct(&[], 3, []), 0);
+    }
+
+    /// Row by row, the count takes the index Burn's `argmax` takes on flex: NaN anywhere in a row
+    /// (the first NaN wins), infinities, ties, signed zeros, every value -inf.
+    #[test]
+    fn the_count_follows_burns_argmax_with_nan() {
+        use burn::tensor::{Tensor, TensorData};
+        let (nan, inf) = (f32::NAN, f32::INFINITY);
+        let rows: [[f32; 4]; 12] = [
+            [nan, 1.0, 2.0, 3.0],
+            [1.0, nan, 5.0, nan],
+            [1.0, 2.0, 3.0, nan],
+            [-inf, -inf, -inf, -inf],
+            [-inf, nan, inf, 0.0],
+            [inf, inf, 1.0, nan],
+            [-0.0, 0.0, -0.0, 0.0],
+            [0.0, -0.0, 0.0, -1.0],
+            [2.0, 2.0, 1.0, 2.0],
+            [-3.0, -1.0, -1.0, -2.0],
+            [nan, nan, nan, nan],
+            [1e-40, -1e-40, 0.0, 1e-45],
+        ];
+        let values: Vec<f32> = rows.iter().flatten().copied().collect();
+        let logits = Tensor::<2>::from_data(TensorData::new(values.clone(), [rows.len(), 4]), &burn::tensor::Device::flex());
+        let burns: Vec<i64> = logits.argmax(1).reshape([rows.len()]).into_data().convert::<i64>().try_to_vec().unwrap();
+        assert_eq!(burns[..4], [0, 1, 3, 0], "Burn's argmax: the first NaN, else the first maximum");
+        for (r, &b) in burns.iter().enumerate() {
+            let row = &values[r * 4..(r + 1) * 4];
+            for label in 0..4 {
+                assert_eq!(count_correct(row, 4, [label]), usize::from(label == b), "row {r} {row:?}, label {label}: Burn's argmax is {b}");
+            }
+        }
     }
 
     fn naive(a: View, b: View) -> Vec<f32> {

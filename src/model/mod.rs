@@ -134,8 +134,8 @@ pub fn cross_entropy_per_example(logits: Tensor<2>, targets: Tensor<1, Int>) -> 
     engine::cross_entropy(logits, targets)
 }
 
-/// `[1]`: how many rows of `logits` have their largest value (the first, on ties) at the target,
-/// as Burn's accuracy metric counts them.
+/// `[1]`: how many rows of `logits` have their `argmax` at the target (the first largest value,
+/// or the first NaN where a row has one), as Burn's accuracy metric counts them.
 pub fn count_correct_tensor(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1, Int> {
     engine::count_correct(logits, targets)
 }

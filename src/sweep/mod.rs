@@ -47,10 +47,9 @@ pub const TRIALS_DIR: &str = "trials";
 /// The N of `--shard K/N`, written by the shards so that `--collect` can name the shard of a
 /// missing trial (the split depends on N).
 pub const SHARDS_FILE: &str = "shards.txt";
-/// Trials trained at once unless `--workers` says otherwise. On the 2-core reference machine two
-/// workers of one core each trained 15-40 % more trials a minute than one worker with both
-/// cores (the Learner's per-trial work and small products do not use two cores well); see the
-/// README, Experiments.
+/// Trials trained at once unless `--workers` says otherwise: two workers of one core each train
+/// more trials a minute than one worker with both cores (the Learner's per-trial work and small
+/// products do not use two cores well; figures in docs/performance.md, "Sweep speed").
 pub const DEFAULT_WORKERS: usize = 2;
 
 /// What a search has to do, as far as it is known when it starts.
