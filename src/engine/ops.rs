@@ -2,7 +2,7 @@
 //! else, between its fused version ([`super::fused`], on flex) and Burn's ([`super::reference`]).
 
 use burn::nn::Linear;
-use burn::tensor::{DType, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 
 use super::reference;
 use crate::config::Activation;
@@ -11,8 +11,9 @@ use crate::config::Activation;
 use super::fused;
 
 /// Whether `x` takes the fused operations: `f32`, on a device where they run ([`super::enabled`]).
+#[cfg(feature = "flex")]
 fn fused_for<const D: usize>(x: &Tensor<D>) -> bool {
-    x.dtype() == DType::F32 && super::enabled(&x.device())
+    x.dtype() == burn::tensor::DType::F32 && super::enabled(&x.device())
 }
 
 /// `act(layer(x))` (no activation for `None`): one fused operation on the fast path, Burn's
