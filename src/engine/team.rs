@@ -280,7 +280,9 @@ impl Team {
         if self.slots.is_empty() || self.width() < 2 {
             return None;
         }
-        let mut posted = self.posted.try_lock().ok()?;
+        // `lock`, not `try_lock`: a spinning helper holds it only to clone the `Arc`, and a
+        // failed `try_lock` would make this `None` for no reason the caller is told of.
+        let mut posted = self.posted.lock().unwrap_or_else(|e| e.into_inner());
         if posted.is_some() {
             return None;
         }
