@@ -36,15 +36,10 @@ impl std::fmt::Display for BackendKind {
 }
 
 /// Backends compiled into this binary, the default first.
+#[allow(clippy::vec_init_then_push, reason = "one push per backend feature built in")]
 pub fn compiled() -> Vec<BackendKind> {
-    let mut v = Vec::new();
-    #[cfg(feature = "wgpu")]
-    v.push(BackendKind::Wgpu);
-    #[cfg(feature = "flex")]
-    v.push(BackendKind::Flex);
-    #[cfg(feature = "ndarray")]
-    v.push(BackendKind::Ndarray);
-    v
+    let built = [(cfg!(feature = "wgpu"), BackendKind::Wgpu), (cfg!(feature = "flex"), BackendKind::Flex), (cfg!(feature = "ndarray"), BackendKind::Ndarray)];
+    built.into_iter().filter_map(|(on, kind)| on.then_some(kind)).collect()
 }
 
 /// The backend to use: the requested one if it is compiled in, else the default.
@@ -52,9 +47,19 @@ pub fn compiled() -> Vec<BackendKind> {
 /// binary has wgpu built in but no GPU).
 pub const ENV_BACKEND: &str = "D2L_MLP_BACKEND";
 
+/// Where a requested backend was named, for the message that refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Asked {
+    /// `--backend B`.
+    #[default]
+    Flag,
+    /// The environment variable [`ENV_BACKEND`].
+    Env,
+}
+
 /// The one place that chooses the backend and device: resolve the request, then open it.
-pub fn open(requested: Option<BackendKind>) -> Result<Selected> {
-    select(resolve(requested)?)
+pub fn open(requested: Option<BackendKind>, asked: Asked) -> Result<Selected> {
+    select(resolve_asked(requested, &compiled(), asked)?)
 }
 
 /// The fastest CPU backend built in, for messages that suggest one.
@@ -68,19 +73,24 @@ pub fn resolve(requested: Option<BackendKind>) -> Result<BackendKind> {
 
 /// [`resolve`] against an explicit list of compiled backends (testable for any build).
 pub fn resolve_in(requested: Option<BackendKind>, available: &[BackendKind]) -> Result<BackendKind> {
+    resolve_asked(requested, available, Asked::Flag)
+}
+
+/// [`resolve_in`], the refusal naming where the backend was asked for (the flag or the variable).
+pub fn resolve_asked(requested: Option<BackendKind>, available: &[BackendKind], asked: Asked) -> Result<BackendKind> {
+    let names = available.iter().map(|b| b.name()).collect::<Vec<_>>().join("|");
     match requested {
         Some(k) if available.contains(&k) => Ok(k),
-        Some(k) => Err(Error::input(format!(
-            "--backend {k}: this binary was built without the `{k}` backend; rebuild with `cargo build --release --features {k}`{}",
-            if available.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " or use --backend {}",
-                    available.iter().map(|b| b.name()).collect::<Vec<_>>().join("|")
-                )
-            }
-        ))),
+        Some(k) => {
+            let (named, instead) = match asked {
+                Asked::Flag => (format!("--backend {k}"), format!(" or use --backend {names}")),
+                Asked::Env => (format!("{ENV_BACKEND}={k} (set in the environment)"), format!(", or set {ENV_BACKEND}={names} or unset it")),
+            };
+            let instead = if available.is_empty() { String::new() } else { instead };
+            Err(Error::input(format!(
+                "{named}: this binary was built without the `{k}` backend; rebuild with `cargo build --release --features {k}`{instead}"
+            )))
+        }
         None => available.first().copied().ok_or_else(|| {
             Error::input("this binary has no backend compiled in; build with `--features ndarray` or `--features wgpu`")
         }),
@@ -225,6 +235,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_backend_asked_for_in_the_environment_names_the_variable() {
+        let e = resolve_asked(Some(BackendKind::Wgpu), &[BackendKind::Flex], Asked::Env).unwrap_err().to_string();
+        assert!(e.starts_with("D2L_MLP_BACKEND=wgpu (set in the environment): "), "{e}");
+        assert!(e.contains("--features wgpu") && e.contains("set D2L_MLP_BACKEND=flex or unset it") && !e.contains("--backend"), "{e}");
+    }
+
+    #[test]
     fn a_backend_not_built_names_the_feature() {
         let e = resolve_in(Some(BackendKind::Wgpu), &[BackendKind::Ndarray]).unwrap_err();
         let m = e.to_string();
@@ -243,14 +260,5 @@ mod tests {
         assert!(resolve_in(None, &[]).is_err());
     }
 
-    #[test]
-    fn this_build_lists_its_features() {
-        let c = compiled();
-        assert_eq!(c.contains(&BackendKind::Ndarray), cfg!(feature = "ndarray"));
-        assert_eq!(c.contains(&BackendKind::Wgpu), cfg!(feature = "wgpu"));
-        assert_eq!(c.contains(&BackendKind::Flex), cfg!(feature = "flex"));
-        if cfg!(feature = "wgpu") {
-            assert_eq!(c[0], BackendKind::Wgpu);
-        }
-    }
+    // Which backends this build lists: tests/backends.rs (CI builds it with every feature).
 }

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::fsutil::atomic_write;
 
+mod set;
+pub use set::{Setting, parse_settings};
+
 /// Hidden-layer activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +88,15 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Dropout probability after each hidden activation, in training only (0: none).
     pub dropout: f64,
+    /// Training images held out from the end of the training set as a validation split, scored
+    /// every epoch; the best epoch's model is then the run's model and the test set is evaluated
+    /// once, at the end (0: none, the book's recipe). Saved only when set.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub val_size: usize,
+    /// With `val_size`: stop after this many epochs in a row without a better validation
+    /// accuracy (none: train every epoch). Saved only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patience: Option<usize>,
     /// Write TensorBoard event files in the run's `tb/` folder. Not part of the recipe (see
     /// [`OUTPUT_FIELDS`]); saved only when off, so that the recipes of runs and studies that
     /// write events read as they did before the field existed.
@@ -96,8 +108,19 @@ pub struct TrainConfig {
 /// recipe's identity (resume, a sweep's check of its trials and its refit ignore them).
 pub const OUTPUT_FIELDS: [&str; 1] = ["tensorboard"];
 
+/// Every field of the recipe, in the file's order: what a config file and `--set FIELD=VALUE`
+/// accept.
+pub const FIELDS: [&str; 15] = [
+    "epochs", "lr", "batch_size", "seed", "hidden", "activation", "init_std", "shuffle", "init", "momentum",
+    "weight_decay", "dropout", "val_size", "patience", "tensorboard",
+];
+
 fn is_true(b: &bool) -> bool {
     *b
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for TrainConfig {
@@ -115,19 +138,58 @@ impl Default for TrainConfig {
             momentum: 0.0,
             weight_decay: 0.0,
             dropout: 0.0,
+            val_size: 0,
+            patience: None,
             tensorboard: true,
         }
     }
 }
 
-/// CLI overrides of the recipe (`None` = keep the file's value).
+/// CLI overrides of the recipe (`None` = keep the file's value): the `--set FIELD=VALUE` list
+/// and the shorthand flags (`--epochs` etc.). Both are explicit, so one field named by both is
+/// refused rather than one silently winning.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    pub set: Vec<Setting>,
     pub epochs: Option<usize>,
     pub lr: Option<f64>,
     pub batch_size: Option<usize>,
     pub seed: Option<u64>,
+    pub val_size: Option<usize>,
+    pub patience: Option<usize>,
     pub tensorboard: Option<bool>,
+}
+
+impl Overrides {
+    /// The recipe fields the shorthand flags set, with the flag's name.
+    pub fn shorthands(&self) -> Vec<(&'static str, &'static str)> {
+        [
+            ("epochs", "--epochs", self.epochs.is_some()),
+            ("lr", "--lr", self.lr.is_some()),
+            ("batch_size", "--batch-size", self.batch_size.is_some()),
+            ("seed", "--seed", self.seed.is_some()),
+            ("val_size", "--val-size", self.val_size.is_some()),
+            ("patience", "--patience", self.patience.is_some()),
+            ("tensorboard", "--tensorboard", self.tensorboard.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, _, given)| *given)
+        .map(|(field, flag, _)| (field, flag))
+        .collect()
+    }
+
+    /// A field both `--set` and its shorthand flag name.
+    fn check_conflicts(&self) -> Result<()> {
+        for (field, flag) in self.shorthands() {
+            if let Some(s) = self.set.iter().find(|s| s.field == field) {
+                return Err(Error::config(format!(
+                    "--set {} and {flag} both set `{field}`; pass one of them",
+                    s.shown()
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl TrainConfig {
@@ -152,38 +214,46 @@ impl TrainConfig {
                 .unwrap_or((None, None));
             let field = key.map(|k| format!("field `{k}`: ")).unwrap_or_default();
             let at = line_no.map(|l| format!(" (line {l})")).unwrap_or_default();
-            Error::Config(format!(
-                "{origin}: {field}{msg}{at}; see config/default.toml for the valid fields and values"
-            ))
+            Error::config_with(format!("{origin}: {field}{msg}{at}"), e)
+                .fix("see config/default.toml for the valid fields and values")
+                .paraphrased()
         })?;
-        cfg.validate().map_err(|m| Error::Config(format!("{origin}: {m}")))?;
+        cfg.validate().map_err(|m| Error::config(format!("{origin}: {m}")))?;
         Ok(cfg)
     }
 
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Self> {
         if path.is_dir() {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "{}: is a folder, not a config file; pass a .toml file with --config",
                 path.display()
             )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Config(format!(
-                "{}: config file not found; pass an existing file with --config (e.g. config/default.toml)",
-                path.display()
-            )),
-            std::io::ErrorKind::InvalidData => Error::Config(format!(
-                "{}: not a text (UTF-8) file; pass a TOML config with --config",
-                path.display()
-            )),
+            std::io::ErrorKind::NotFound => Error::config_with(format!("{}: config file not found", path.display()), e)
+                .fix("pass an existing file with --config (e.g. config/default.toml)")
+                .paraphrased(),
+            std::io::ErrorKind::InvalidData => Error::config_with(format!("{}: not a text (UTF-8) file", path.display()), e)
+                .fix("pass a TOML config with --config")
+                .paraphrased(),
             _ => Error::io("cannot read", path, e),
         })?;
         Self::from_toml_str(&text, &path.display().to_string())
     }
 
-    /// Apply CLI overrides and re-validate.
-    pub fn with_overrides(mut self, o: &Overrides) -> Result<Self> {
+    /// Apply CLI overrides (`--set`, then the shorthand flags, which may not name the same
+    /// field) and re-validate.
+    pub fn with_overrides(self, o: &Overrides) -> Result<Self> {
+        o.check_conflicts()?;
+        let mut s = self.with_settings(&o.set)?;
+        s.apply_shorthands(o);
+        s.validate()
+            .map_err(|m| Error::config(format!("command-line override: {m}")))?;
+        Ok(s)
+    }
+
+    fn apply_shorthands(&mut self, o: &Overrides) {
         if let Some(v) = o.epochs {
             self.epochs = v;
         }
@@ -196,12 +266,15 @@ impl TrainConfig {
         if let Some(v) = o.seed {
             self.seed = v;
         }
+        if let Some(v) = o.val_size {
+            self.val_size = v;
+        }
+        if o.patience.is_some() {
+            self.patience = o.patience;
+        }
         if let Some(v) = o.tensorboard {
             self.tensorboard = v;
         }
-        self.validate()
-            .map_err(|m| Error::Config(format!("command-line override: {m}")))?;
-        Ok(self)
     }
 
     /// The same training recipe as `other`, whatever their [`OUTPUT_FIELDS`] say.
@@ -211,7 +284,7 @@ impl TrainConfig {
 
     /// Check every field; the message names the field and the accepted values.
     pub fn validate(&self) -> Result<()> {
-        self.first_problem().map_or(Ok(()), |m| Err(Error::Config(m)))
+        self.first_problem().map_or(Ok(()), |m| Err(Error::config(m)))
     }
 
     /// The first field outside what the recipe accepts, as a message naming it.
@@ -260,7 +333,13 @@ impl TrainConfig {
         if !self.weight_decay.is_finite() || self.weight_decay < 0.0 {
             return Some(format!("field `weight_decay` must be a finite number >= 0 (got {})", self.weight_decay));
         }
-        None
+        match self.patience {
+            Some(0) => Some("field `patience` must be at least 1 (epochs without a better validation accuracy before the run stops)".into()),
+            Some(p) if self.val_size == 0 => Some(format!(
+                "field `patience` ({p}) needs a validation split to watch: set `val_size` too (e.g. val_size = 10000, or --val-size 10000)"
+            )),
+            _ => None,
+        }
     }
 
     /// Serialise as TOML (the resolved configuration of a run).
@@ -404,9 +483,7 @@ mod tests {
     fn save_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("config.toml");
-        let mut c = TrainConfig::default();
-        c.hidden = vec![128, 64];
-        c.activation = Activation::Tanh;
+        let c = TrainConfig { hidden: vec![128, 64], activation: Activation::Tanh, ..TrainConfig::default() };
         c.save(&p).unwrap();
         assert_eq!(TrainConfig::load(&p).unwrap(), c);
     }

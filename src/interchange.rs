@@ -57,7 +57,7 @@ pub fn to_safetensors(model: &Mlp, cfg: &TrainConfig) -> Result<Vec<u8>> {
     model
         .save_into(&mut store)
         .and_then(|()| store.get_bytes())
-        .map_err(|e| Error::failure(format!("cannot serialise the model as safetensors: {e}")))
+        .map_err(|e| Error::failure_with("cannot serialise the model as safetensors", e))
 }
 
 /// Write `model` as safetensors to `out`, atomically.
@@ -80,7 +80,7 @@ impl TorchFile {
     /// Read and check `path`.
     pub fn open(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => bad(path, "file not found; pass a file written by `export` or safetensors' save_file"),
+            std::io::ErrorKind::NotFound => bad(path, "file not found").caused_by(e).fix("pass a file written by `export` or safetensors' save_file").paraphrased(),
             _ => Error::io("cannot read", path, e),
         })?;
         Self::from_bytes(path, bytes)
@@ -89,9 +89,7 @@ impl TorchFile {
     /// Check `bytes` (called `path` in messages): tensor names, dtypes and shapes.
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
         let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| {
-            bad(path, format!(
-                "not a valid safetensors file ({e}); export one with `export` or safetensors.torch.save_file"
-            ))
+            bad(path, "not a valid safetensors file").caused_by(e).fix("export one with `export` or safetensors.torch.save_file")
         })?;
         let hidden = check_layout(path, &header.tensors())?;
         let config_toml = header.metadata().as_ref().and_then(|m| m.get(CONFIG_KEY).cloned());
@@ -124,7 +122,7 @@ impl TorchFile {
             .validate(false);
         let result = model
             .load_from(&mut store)
-            .map_err(|e| bad(&self.path, format!("cannot read its tensors ({e}); export the file again")))?;
+            .map_err(|e| bad(&self.path, "cannot read its tensors").caused_by(e).fix("export the file again"))?;
         if let Some(problem) = apply_problem(&result) {
             return Err(bad(&self.path, format!("{problem}; export the file again")));
         }
@@ -228,9 +226,9 @@ pub fn ensure_finite(model: &Mlp, origin: &Path) -> Result<()> {
 fn refuse_non_finite(model: &Mlp, origin: &Path, name: fn(&str) -> String, fix: &str) -> Result<()> {
     for tensor in model.collect(None, None, false) {
         let tensor_name = name(&tensor.name);
-        let unreadable = |e: String| Error::failure(format!("{}: cannot read tensor {tensor_name}: {e}", origin.display()));
-        let data = bridge::into_data(tensor).map_err(|e| unreadable(e.to_string()))?.convert::<f32>();
-        let values = data.as_slice::<f32>().map_err(|e| unreadable(format!("{e:?}")))?;
+        let unreadable = |e: crate::error::Cause| Error::failure_with(format!("{}: cannot read tensor {tensor_name}", origin.display()), e);
+        let data = bridge::into_data(tensor).map_err(|e| unreadable(e.into()))?.convert::<f32>();
+        let values = data.as_slice::<f32>().map_err(|e| unreadable(format!("{e:?}").into()))?;
         let count = values.iter().filter(|v| !v.is_finite()).count();
         if count > 0 {
             let values = if count == 1 { "value" } else { "values" };

@@ -63,11 +63,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return commands::process::usage_error(e),
     };
-    let mut out = |line: String| println!("{line}");
-    match run(cli.command, &mut out) {
+    match run(cli.command, &mut commands::print_line) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            commands::print_error(&format!("error: {}", e.one_line()));
             ExitCode::from(commands::process::exit_code(&e))
         }
     }

@@ -6,17 +6,30 @@
 mod common;
 use common::*;
 
+/// Built with every feature set (CI's matrix builds this file): the backends this build lists.
+#[test]
+fn this_build_lists_its_features() {
+    use d2l_mlp::backend::{BackendKind, compiled};
+    let c = compiled();
+    assert_eq!(c.contains(&BackendKind::Ndarray), cfg!(feature = "ndarray"));
+    assert_eq!(c.contains(&BackendKind::Wgpu), cfg!(feature = "wgpu"));
+    assert_eq!(c.contains(&BackendKind::Flex), cfg!(feature = "flex"));
+    if cfg!(feature = "wgpu") {
+        assert_eq!(c[0], BackendKind::Wgpu);
+    }
+}
+
 /// Without the feature the tests below are not built: say so on one line.
 #[cfg(not(feature = "wgpu"))]
 #[test]
 fn wgpu_tests_need_the_wgpu_feature() {
-    skip("backends", "the wgpu tests need `--features wgpu` and a Vulkan driver (apt-get install mesa-vulkan-drivers)");
+    not_built("backends", "the wgpu tests need `--features wgpu` and a Vulkan driver (apt-get install mesa-vulkan-drivers)");
 }
 
 /// A usable adapter, or a one-line note that the wgpu tests did not run.
 #[cfg(feature = "wgpu")]
 fn wgpu_ready(test: &str) -> bool {
-    let ok = d2l_mlp::backend::open(Some(d2l_mlp::backend::BackendKind::Wgpu)).is_ok();
+    let ok = d2l_mlp::backend::open(Some(d2l_mlp::backend::BackendKind::Wgpu), d2l_mlp::backend::Asked::Flag).is_ok();
     if !ok {
         skip(test, "wgpu found no GPU adapter (apt-get install mesa-vulkan-drivers for a software one)");
     }

@@ -37,7 +37,8 @@ fn the_switch_also_reads_the_environment() {
 #[test]
 fn one_thread_and_two_train_to_the_same_bits() {
     // Wide layers (split between threads) and a narrow one (kept whole), as a sweep worker with
-    // one thread and `train` with all of them run them.
+    // one thread and `train` with all of them run them. The kernel team has as many threads as
+    // rayon's global pool, so the second run splits its work even on a one-core machine.
     let f = Fixture::new();
     f.write_config("mixed.toml", "hidden = [300, 32]\nbatch_size = 128\nlr = 0.2\nepochs = 2\n");
     let data = f.data();

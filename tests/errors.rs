@@ -272,19 +272,14 @@ fn twenty_kills_at_random_moments_then_a_complete_run() {
         if i > 0 && f.path("run/config.toml").exists() {
             args = vec!["train", "--resume", "--artifacts", "run", "--data-dir", data, "--skip-checksum", "--backend", CPU];
         }
-        let mut child = std::process::Command::new(BIN)
-            .args(&args)
-            .current_dir(f.dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = f.spawn(&args, None);
+        // The moment is this test's subject: any moment must leave a resumable run.
         std::thread::sleep(std::time::Duration::from_millis(next()));
-        let finished = child.try_wait().unwrap();
+        let finished = child.child().try_wait().unwrap();
         if finished.is_none() {
-            child.kill().unwrap();
+            child.child().kill().unwrap();
         }
-        let status = child.wait_with_output().unwrap();
+        let status = child.output();
         if let Some(s) = finished {
             assert!(s.success(), "attempt {i} failed: {}", String::from_utf8_lossy(&status.stderr));
         }
@@ -305,4 +300,42 @@ fn twenty_kills_at_random_moments_then_a_complete_run() {
     // Temp files of killed writers are cleaned up by the resumes.
     let temps = std::fs::read_dir(f.path("run/checkpoint")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".tmp-")).count();
     assert_eq!(temps, 0);
+}
+
+#[test]
+fn a_train_that_fails_before_its_first_write_leaves_no_folder() {
+    let f = Fixture::new();
+    std::fs::create_dir(f.path("empty")).unwrap();
+    let out = f.run(&["train", "--config", "small.toml", "--artifacts", "runs/nodata", "--data-dir", "empty", "--backend", CPU]);
+    out.bad_input();
+    assert!(!f.path("runs").exists(), "a refused train left {:?}", std::fs::read_dir(f.path("runs")).map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>()));
+    // A backend not built in: named as the user gave it, the flag or the environment variable.
+    let Some(missing) = ["wgpu", "ndarray", "flex"].into_iter().find(|b| !d2l_mlp::commands::version().contains(b)) else {
+        return; // every backend is built in
+    };
+    let data = f.data();
+    let args = ["train", "--config", "small.toml", "--artifacts", "runs/gpu", "--data-dir", data.to_str().unwrap(), "--skip-checksum"];
+    let out = f.run(&[&args[..], &["--backend", missing]].concat());
+    out.bad_input();
+    assert!(out.stderr.starts_with(&format!("error: --backend {missing}: this binary was built without")), "{}", out.stderr);
+    assert!(!f.path("runs").exists(), "a refused backend left a folder");
+    let out = run_env(f.dir.path(), &args, &[("D2L_MLP_BACKEND", missing)]);
+    out.bad_input();
+    assert!(out.stderr.starts_with(&format!("error: D2L_MLP_BACKEND={missing} (set in the environment): this binary was built without")), "{}", out.stderr);
+    assert!(!f.path("runs").exists());
+}
+
+#[test]
+fn init_from_weights_of_another_shape_are_refused_before_anything_else() {
+    let f = Fixture::new();
+    f.train("run", &["--epochs", "1"]).ok();
+    f.run(&["export", "--artifacts", "run", "--out", "w32.safetensors", "--backend", CPU]).ok();
+    f.write_config("wide.toml", "epochs = 1\nbatch_size = 32\nhidden = [64]\n");
+    let before = std::fs::read(f.path("run/metrics.csv")).unwrap();
+    // Before the data is read (this folder has none) and before --overwrite replaces the run.
+    std::fs::create_dir(f.path("empty")).unwrap();
+    let out = f.run(&["train", "--config", "wide.toml", "--artifacts", "run", "--overwrite", "--init-from", "w32.safetensors", "--data-dir", "empty", "--backend", CPU]);
+    out.bad_input();
+    assert!(out.stderr.contains("w32.safetensors") && out.stderr.contains("[784, 32, 10]"), "{}", out.stderr);
+    assert_eq!(std::fs::read(f.path("run/metrics.csv")).unwrap(), before, "the refused --overwrite replaced the run");
 }

@@ -90,6 +90,8 @@ let svg = f.run(&["plot", "--artifacts", "a", "b", "--out", "cmp.svg"]);
     f.run(&["activations", "--out", "act.jpg", "--backend", CPU]).bad_input();
     let out = f.run(&["activations", "--out", "act.png", "--backend", CPU]);
     out.ok();
+    // The path as given, like every other command's output lines.
+    assert!(out.stdout.lines().any(|l| l == "wrote act.png"), "{}", out.stdout);
     let (w, h) = png_size(&f.path("act.png"));
     assert!(w >= 600 && h >= 600, "{w}x{h}");
 }

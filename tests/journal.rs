@@ -8,60 +8,36 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use common::{BIN, Fixture, metrics, skip};
+use common::{Fixture, Proc, metrics, skip};
 use d2l_mlp::run::RunDir;
 use d2l_mlp::run::checkpoint::epochs_on_disk;
 use d2l_mlp::sweep::journal::{JTrial, Replay, State, replay};
 
 const FIXED: &str = "val_size = 128\n[fixed]\nepochs = 2\nbatch_size = 32\nhidden = [16]\ninit_std = 0.1\nseed = 1\n";
+/// [`FIXED`] without `hidden`, beside a swept `width` (one layer, as hidden = [16] gave).
+fn fixed_for_width() -> String {
+    FIXED.replace("hidden = [16]\n", "")
+}
 /// A tpe study of `n` trials over [`SPACE`], `epochs` each.
 fn tpe(n: usize, epochs: usize) -> String {
-    format!("method = \"tpe\"\nseed = 3\ntrials = {n}\n{}[tpe]\nstartup = 2\n{SPACE}", FIXED.replace("epochs = 2", &format!("epochs = {epochs}")))
+    format!("method = \"tpe\"\nseed = 3\ntrials = {n}\n{}[tpe]\nstartup = 2\n{SPACE}", fixed_for_width().replace("epochs = 2", &format!("epochs = {epochs}")))
 }
 const SPACE: &str = "[space]\nlr = { log_uniform = [0.01, 1.0] }\nwidth = { int_log_uniform = [8, 64] }\nactivation = [\"relu\", \"tanh\"]\n";
 
 
-/// A sweep process in the background; killed if the test fails before it ends.
-struct Bg(Child);
-
-impl Bg {
-    fn spawn(f: &Fixture, args: &[&str]) -> Bg {
-        let child = Command::new(BIN)
-            .arg("sweep")
-            .args(args)
-            .args(f.data_args())
-            .current_dir(f.dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Bg(child)
-    }
-
-    fn finish(mut self) -> (bool, String) {
-        let child = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap());
-        let out = child.wait_with_output().unwrap();
-        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-    }
+/// `sweep ARGS` in the background (killed when dropped); `hold`: the test hook (tests/common).
+fn spawn(f: &Fixture, args: &[&str], hold: Option<&str>) -> Proc {
+    let mut all: Vec<String> = std::iter::once("sweep").chain(args.iter().copied()).map(String::from).collect();
+    all.extend(f.data_args());
+    f.spawn(&all.iter().map(String::as_str).collect::<Vec<_>>(), hold)
 }
 
-impl Drop for Bg {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Wait (up to two minutes) for something the program does.
-fn wait_for(what: &str, ready: impl Fn() -> bool) {
-    let began = Instant::now();
-    while !ready() {
-        assert!(began.elapsed() < Duration::from_secs(120), "waited two minutes for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// Whether it succeeded, and its stdout and stderr.
+fn finish(p: Proc) -> (bool, String) {
+    let out = p.output();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 fn read(dir: &Path) -> Replay {
@@ -120,7 +96,7 @@ fn optuna_reads_a_finished_tpe_study_and_its_best_is_the_leaderboards() {
 fn a_trial_enqueued_from_optuna_is_trained_by_the_binary() {
     let Some(py) = python_or_skip("a_trial_enqueued_from_optuna_is_trained_by_the_binary") else { return };
     let f = Fixture::new();
-    f.write_config("r.toml", &format!("method = \"random\"\ntrials = 2\n{FIXED}{SPACE}"));
+    f.write_config("r.toml", &format!("method = \"random\"\ntrials = 2\n{}{SPACE}", fixed_for_width()));
     f.sweep(&["r.toml", "--out", "rs", "--workers", "1"]).ok();
     let journal = f.path("rs/journal.log");
     let code = format!(
@@ -169,16 +145,17 @@ fn two_joined_processes_share_one_tpe_study_and_a_killed_ones_trial_is_continued
     let f = Fixture::with_sizes(2048, 128);
     f.write_config("t.toml", &tpe(12, 6));
     let join = ["t.toml", "--out", "tj", "--join", "--workers", "1"];
-    // The first process takes trial 0; killed once its first epoch is saved.
-    let first = Bg::spawn(&f, &join);
+    // The first process takes trial 0; killed once its first epoch is saved (it waits at
+    // epoch 2: the test hook).
+    let mut first = spawn(&f, &join, Some("2@trials/000"));
     let trial0 = RunDir::new(f.path("tj/trials/000"));
-    wait_for("trial 0's first checkpoint", || !epochs_on_disk(&trial0).is_empty());
-    let second = Bg::spawn(&f, &join);
-    wait_for("the second process to claim a trial", || read(&f.path("tj")).trials.len() >= 2);
-    drop(first);
-    let third = Bg::spawn(&f, &join);
-    let (ok2, said2) = second.finish();
-    let (ok3, said3) = third.finish();
+    first.wait_until("trial 0's first checkpoint", || !epochs_on_disk(&trial0).is_empty());
+    let mut second = spawn(&f, &join, None);
+    second.wait_until("the second process to claim a trial", || read(&f.path("tj")).trials.len() >= 2);
+    first.kill();
+    let third = spawn(&f, &join, None);
+    let (ok2, said2) = finish(second);
+    let (ok3, said3) = finish(third);
     assert!(ok2 && ok3, "{said2}\n{said3}");
     let r = read(&f.path("tj"));
     assert_eq!(numbers(&r), (0..12).collect::<Vec<_>>(), "trials 0..11, each once");
@@ -282,8 +259,8 @@ fn two_joined_processes_run_one_asha_study_within_its_rung_quotas() {
     let text = format!("method = \"asha\"\ntrials = 9\nseed = 4\n{FIXED}[halving]\nr_min = 1\nr_max = 9\neta = 3\n[space]\nlr = {{ log_uniform = [0.01, 1.0] }}\n");
     f.write_config("a.toml", &text);
     let join = ["a.toml", "--out", "aj", "--join", "--workers", "1"];
-    let (a, b) = (Bg::spawn(&f, &join), Bg::spawn(&f, &join));
-    let ((ok_a, said_a), (ok_b, said_b)) = (a.finish(), b.finish());
+    let (a, b) = (spawn(&f, &join, None), spawn(&f, &join, None));
+    let ((ok_a, said_a), (ok_b, said_b)) = (finish(a), finish(b));
     assert!(ok_a && ok_b, "{said_a}\n{said_b}");
     let r = read(&f.path("aj"));
     assert_eq!(numbers(&r), (0..9).collect::<Vec<_>>());
@@ -332,17 +309,17 @@ fn a_study_folder_from_before_the_journal_is_converted_once_and_resumes() {
 fn an_optuna_process_appending_at_the_same_time_corrupts_nothing() {
     let Some(py) = python_or_skip("an_optuna_process_appending_at_the_same_time_corrupts_nothing") else { return };
     let f = Fixture::new();
-    f.write_config("r.toml", &format!("method = \"random\"\ntrials = 6\n{}{SPACE}", FIXED.replace("epochs = 2", "epochs = 3")));
+    f.write_config("r.toml", &format!("method = \"random\"\ntrials = 6\n{}{SPACE}", fixed_for_width().replace("epochs = 2", "epochs = 3")));
     let journal = f.path("rr/journal.log");
-    let sweeping = Bg::spawn(&f, &["r.toml", "--out", "rr", "--workers", "2"]);
-    wait_for("the study's journal", || journal.is_file());
+    let mut sweeping = spawn(&f, &["r.toml", "--out", "rr", "--workers", "2"], None);
+    sweeping.wait_until("the study's journal", || journal.is_file());
     // Optuna writes under the same lock while the sweep reports its epochs.
     let code = format!(
         "import optuna\ns = optuna.load_study(study_name='rr', storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend({:?})))\nfor i in range(300):\n    s.set_user_attr(f'k{{i}}', i)\n",
         journal.to_str().unwrap()
     );
     run_python(&py, &["-c", &code]);
-    let (ok, said) = sweeping.finish();
+    let (ok, said) = finish(sweeping);
     assert!(ok, "{said}");
     let r = read(&f.path("rr"));
     assert_eq!((r.warnings.len(), r.trials.len()), (0, 6));

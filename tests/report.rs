@@ -161,3 +161,110 @@ fn a_sweeps_charts_are_in_its_page_and_render_in_the_browser() {
     }
     assert!(dom.contains("(sweep.png)</figcaption>"), "the scatter stays");
 }
+
+/// The page's text without its tags, on one line.
+fn page_text(page: &Path) -> String {
+    let html = std::fs::read_to_string(page).unwrap();
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text.replace("&#39;", "'").replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn a_checkpoints_evaluation_goes_beside_the_final_one_and_the_page_names_its_epoch() {
+    let f = Fixture::new();
+    f.train("run", &[]).ok();
+    use_run(&f, "eval", "run");
+    let final_eval = std::fs::read(f.path("run/eval.json")).unwrap();
+    let final_mistakes = std::fs::read(f.path("run/mistakes.png")).ok();
+    let data = f.data();
+    let out = f.run(&["eval", "--artifacts", "run", "--checkpoint", "1", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU]);
+    out.ok();
+    assert!(out.stdout.contains("wrote run/eval-epoch-001.json"), "{}", out.stdout);
+    // The final model's files are untouched.
+    assert_eq!(std::fs::read(f.path("run/eval.json")).unwrap(), final_eval, "eval --checkpoint overwrote eval.json");
+    assert_eq!(std::fs::read(f.path("run/mistakes.png")).ok(), final_mistakes, "eval --checkpoint overwrote mistakes.png");
+    let ckpt: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.path("run/eval-epoch-001.json")).unwrap()).unwrap();
+    assert_eq!(ckpt["checkpoint"], 1);
+    assert_eq!(ckpt["mistakes"].as_array().unwrap().is_empty(), !f.path("run/mistakes-epoch-001.png").exists());
+
+    // The page: the final figures are the final model's; the checkpoint is named with its own epoch's figures.
+    let text = page_text(&f.path("run/report.html"));
+    let fin: serde_json::Value = serde_json::from_slice(&final_eval).unwrap();
+    let row1 = &metrics(&f.path("run"))[0];
+    assert!(text.contains(&format!("Accuracy {:.4}", fin["accuracy"].as_f64().unwrap())), "{text}");
+    assert!(text.contains("eval.json (the final model)"), "{text}");
+    let checkpoint_row = format!(
+        "1 {:.4} {:.4} {:.4} {:.4} eval-epoch-001.json",
+        row1.train_loss,
+        row1.train_acc,
+        ckpt["loss"].as_f64().unwrap(),
+        ckpt["accuracy"].as_f64().unwrap()
+    );
+    assert!(text.contains("Checkpoints evaluated ( eval --checkpoint N )") && text.contains(&checkpoint_row), "no row `{checkpoint_row}` in:\n{text}");
+
+    // --overwrite replaces the checkpoint's files with the rest of the run.
+    f.train("run", &["--overwrite", "--epochs", "1"]).ok();
+    assert!(!f.path("run/eval-epoch-001.json").exists() && !f.path("run/mistakes-epoch-001.png").exists());
+}
+
+#[test]
+fn an_eval_json_of_a_checkpoint_is_not_shown_as_the_final_models() {
+    // What `eval --checkpoint 1` of an older version left: the checkpoint's figures in eval.json.
+    let f = Fixture::new();
+    f.train("run", &[]).ok();
+    use_run(&f, "eval", "run");
+    let path = f.path("run/eval.json");
+    let mut eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    eval["model"] = "run/checkpoint/model-1.bpk".into();
+    eval["accuracy"] = 0.1234.into();
+    std::fs::write(&path, eval.to_string()).unwrap();
+    f.run(&["report", "--artifacts", "run"]).ok();
+    let text = page_text(&f.path("run/report.html"));
+    assert!(!text.contains("0.1234"), "{text}");
+    assert!(text.contains("holds the evaluation of the checkpoint of epoch 1, not of the final model"), "{text}");
+    assert!(text.contains("Not yet: the final model's most confident mistakes"), "{text}");
+}
+
+#[test]
+fn predict_and_export_refresh_the_page() {
+    let f = Fixture::new();
+    f.train("run", &[]).ok();
+    assert!(page_text(&f.path("run/report.html")).contains("Not yet: the prediction grid (predictions.png)"));
+    use_run(&f, "predict", "run");
+    let text = page_text(&f.path("run/report.html"));
+    assert!(!text.contains("Not yet: the prediction grid") && text.contains("Predictions on test images"), "{text}");
+    f.run(&["export", "--artifacts", "run", "--backend", CPU]).ok();
+    assert!(page_text(&f.path("run/report.html")).contains("model.safetensors"));
+    // A grid written elsewhere leaves the run folder (and its page) alone.
+    let before = std::fs::read(f.path("run/report.html")).unwrap();
+    let data = f.data();
+    f.run(&["predict", "--artifacts", "run", "--out", "p.png", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU]).ok();
+    assert_eq!(std::fs::read(f.path("run/report.html")).unwrap(), before);
+}
+
+#[test]
+fn the_final_figures_compare_each_figure_the_right_way_round() {
+    let f = Fixture::new();
+    // The book's recipe (no --config) on the fixture's few images: only the rows matter here.
+    let data = f.data();
+    f.run(&["train", "--artifacts", "run", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU]).ok();
+    let text = page_text(&f.path("run/report.html"));
+    for name in ["Train loss", "Train accuracy", "Test accuracy", "Test loss"] {
+        assert!(text.contains(&format!("{name} ")), "no {name} row: {text}");
+    }
+    assert!(text.contains("0.864–0.865"), "train accuracy against the book's range: {text}");
+    assert!(text.contains("Device CPU,") && !text.contains("Device backend"), "the device row repeats the backend: {text}");
+}

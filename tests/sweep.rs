@@ -4,10 +4,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{BIN, Fixture, figures, metrics};
+use common::{CPU, Fixture, Proc, figures, metrics};
 use d2l_mlp::run::RunDir;
 use d2l_mlp::run::checkpoint::epochs_on_disk;
 
@@ -19,16 +17,11 @@ fn write_study(f: &Fixture, name: &str, head: &str, space: &str) {
 }
 
 
-fn spawn(f: &Fixture, args: &[&str]) -> std::process::Child {
-    Command::new(BIN)
-        .arg("sweep")
-        .args(args)
-        .args(f.data_args())
-        .current_dir(f.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// `sweep ARGS` in the background; `hold`: the test hook (`EPOCH@RUN`, tests/common).
+fn spawn(f: &Fixture, args: &[&str], hold: Option<&str>) -> Proc {
+    let mut all: Vec<String> = std::iter::once("sweep").chain(args.iter().copied()).map(String::from).collect();
+    all.extend(f.data_args());
+    f.spawn(&all.iter().map(String::as_str).collect::<Vec<_>>(), hold)
 }
 
 /// The leaderboard's rows as cells, without the wall-clock column.
@@ -98,15 +91,9 @@ fn kill_9_then_resume_gives_the_leaderboard_of_an_uninterrupted_sweep() {
     f.write_config("grid.toml", study);
     f.sweep(&["grid.toml", "--out", "whole"]).ok();
 
-    // One worker, so that the first trial is finished when the second one is cut.
-    let mut child = spawn(&f, &["grid.toml", "--out", "cut", "--workers", "1"]);
-    let began = Instant::now();
-    // Kill while the second trial is part-way through.
-    while metrics(&f.path("cut/trials/001")).is_empty() && began.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // One worker, so that the first trial is finished when the second one is cut; killed
+    // while the second trial is part-way through (it waits at epoch 2: the test hook).
+    kill_when(&f, &["grid.toml", "--out", "cut", "--workers", "1"], "2@trials/001", || !metrics(&f.path("cut/trials/001")).is_empty());
     assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
     let o = f.sweep(&["--resume", "cut"]);
     o.ok();
@@ -148,15 +135,12 @@ fn halving_promotes_the_best_third_which_continue_from_their_checkpoints() {
     assert_eq!(metrics(&h.join("best")).len(), 3);
 }
 
-/// Kill the sweep `args` once `ready` holds (or after two minutes), then let it end.
-fn kill_when(f: &Fixture, args: &[&str], ready: impl Fn() -> bool) {
-    let mut child = spawn(f, args);
-    let began = Instant::now();
-    while !ready() && began.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+/// Run the sweep `args` with the test hook `hold` (`EPOCH@RUN`: that trial waits at that
+/// epoch, so the sweep cannot finish), and kill it once `ready` holds.
+fn kill_when(f: &Fixture, args: &[&str], hold: &str, ready: impl Fn() -> bool) {
+    let mut child = spawn(f, args, Some(hold));
+    child.wait_until(&format!("the sweep to reach {hold}"), ready);
+    child.kill();
 }
 
 /// Every trial folder's recipe (the TPE suggestion in full).
@@ -168,7 +152,9 @@ fn suggestions(dir: &Path) -> Vec<String> {
 fn tpe_with_two_workers_asks_the_same_after_kill_9_and_resume() {
     let f = Fixture::with_sizes(1024, 128);
     let head = "method = \"tpe\"\ntrials = 6\nseed = 3\n";
-    let study = format!("{head}{FIXED}[tpe]\nstartup = 2\n[space]\nlr = {{ log_uniform = [0.01, 1.0] }}\nwidth = {{ int_log_uniform = [8, 64] }}\nactivation = [\"relu\", \"tanh\"]\n");
+    // FIXED without hidden: the layers come from width (one layer, as hidden = [16] gave).
+    let fixed = FIXED.replace("hidden = [16]\n", "");
+    let study = format!("{head}{fixed}[tpe]\nstartup = 2\n[space]\nlr = {{ log_uniform = [0.01, 1.0] }}\nwidth = {{ int_log_uniform = [8, 64] }}\nactivation = [\"relu\", \"tanh\"]\n");
     f.write_config("t.toml", &study);
     let o = f.sweep(&["t.toml", "--out", "whole", "--workers", "2"]);
     o.ok();
@@ -176,7 +162,7 @@ fn tpe_with_two_workers_asks_the_same_after_kill_9_and_resume() {
     let asked = suggestions(&f.path("whole"));
     assert_eq!(asked.iter().collect::<std::collections::BTreeSet<_>>().len(), 6, "six different suggestions: {asked:?}");
 
-    kill_when(&f, &["t.toml", "--out", "cut", "--workers", "2"], || !metrics(&f.path("cut/trials/003")).is_empty());
+    kill_when(&f, &["t.toml", "--out", "cut", "--workers", "2"], "2@trials/003", || !metrics(&f.path("cut/trials/003")).is_empty());
     assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
     // Resumed with another --workers: the study keeps the lag it started with (its journal's
     // `d2l:lag`), so it asks the same trials.
@@ -200,10 +186,22 @@ fn asha_promotes_without_waiting_and_one_worker_resumes_to_the_same_leaderboard(
     assert_eq!(epochs.len(), 6);
     assert!(epochs.iter().all(|e| e == "1" || e == "3") && epochs[0] == "3", "{epochs:?}");
     // A promoted trial continues from its checkpoint: it trains epochs 2 and 3 only.
-    assert!(o.stdout.lines().any(|l| l.contains("3 epoch(s)") && l.contains("trained 2 epoch(s)")), "{}", o.stdout);
+    assert!(o.stdout.lines().any(|l| l.contains("] promoted: 3 epoch(s)") && l.contains("trained 2 epoch(s)")), "{}", o.stdout);
+    // The counter counts the 6 draws (promotions are decided on the way), never past its total.
+    let counters: Vec<(usize, usize)> = o
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("trial "))
+        .filter_map(|l| {
+            let (done, total) = l.split("] ").nth(1)?.split(':').next()?.split_once('/')?;
+            Some((done.parse().ok()?, total.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(counters, (1..=6).map(|i| (i, 6)).collect::<Vec<_>>(), "{}", o.stdout);
     assert_eq!(metrics(&f.path("whole/best")).len(), 3);
 
-    kill_when(&f, &["a.toml", "--out", "cut", "--workers", "1"], || !metrics(&f.path("cut/trials/003")).is_empty());
+    // Trial 3's first rung is done when trial 4 (every draw trains) waits at its first epoch.
+    kill_when(&f, &["a.toml", "--out", "cut", "--workers", "1"], "1@trials/004", || !metrics(&f.path("cut/trials/003")).is_empty());
     assert!(!f.path("cut/leaderboard.csv").exists(), "killed before the end");
     f.sweep(&["--resume", "cut", "--workers", "1"]).ok();
     assert_eq!(board(&f.path("cut")), whole);
@@ -221,9 +219,10 @@ fn two_shards_then_collect_equal_the_whole_sweep() {
     let f = Fixture::new();
     write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\nseed = [1, 2]\n");
     f.sweep(&["g.toml", "--out", "whole"]).ok();
-    let mut shards: Vec<_> = ["0/2", "1/2"].iter().map(|s| spawn(&f, &["g.toml", "--out", "parts", "--shard", s])).collect();
-    for c in &mut shards {
-        assert!(c.wait().unwrap().success());
+    let shards: Vec<Proc> = ["0/2", "1/2"].iter().map(|s| spawn(&f, &["g.toml", "--out", "parts", "--shard", s], None)).collect();
+    for c in shards {
+        let out = c.output();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     assert!(!f.path("parts/leaderboard.csv").exists(), "shards leave the leaderboard to --collect");
     let o = f.sweep(&["--collect", "parts"]);
@@ -302,6 +301,7 @@ fn bad_space_files_get_one_line_naming_the_field() {
     let random = "method = \"random\"\ntrials = 3\n";
     for (head, space, want) in [
         ("", "learning_rate = [0.1]\n", "unknown field `learning_rate`"),
+        ("", "width = [8, 32]\n", "[fixed] hidden = [16] beside the swept `width`: a trial's layers are `depth` layers of `width` units, so hidden would be overridden; remove hidden from [fixed] (for two layers, add depth = [2] to [space])"),
         ("", "lr = []\n", "field `lr` is an empty list"),
         (random, "lr = { uniform = [0.5, 0.1] }\n", "field `lr`: uniform = [0.5, 0.1]: the lower bound is above the upper one"),
         (random, "lr = { log_uniform = [-0.1, 1.0] }\n", "field `lr`: log_uniform = [-0.1, 1.0]: a log range needs bounds > 0"),
@@ -335,4 +335,66 @@ fn bad_space_files_get_one_line_naming_the_field() {
     let o = f.sweep(&["ok.toml", "--out", "once"]);
     o.bad_input();
     assert!(o.stderr.contains("sweep --resume once"), "{}", o.stderr);
+}
+
+#[test]
+fn a_sweep_that_failed_before_its_first_trial_starts_again_cleanly() {
+    let f = Fixture::new();
+    write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\n");
+    // A data folder with the test files only.
+    std::fs::create_dir(f.path("half")).unwrap();
+    for name in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(f.data().join(name), f.path("half").join(name)).unwrap();
+    }
+    let args = ["sweep", "g.toml", "--out", "s", "--skip-checksum", "--backend", CPU];
+    let o = f.run(&[&args[..], &["--data-dir", "half"]].concat());
+    o.bad_input();
+    assert!(o.stderr.contains("train-images-idx3-ubyte"), "{}", o.stderr);
+    // The same command with the data: no "already holds a sweep".
+    let data = f.data();
+    let o = f.run(&[&args[..], &["--data-dir", data.to_str().unwrap()]].concat());
+    o.ok();
+    assert!(o.stdout.contains("s: holds a sweep that never started a trial; starting it over"), "{}", o.stdout);
+    assert_eq!(board(&f.path("s")).len(), 3);
+    // A study that has trials is never started over.
+    let o = f.run(&[&args[..], &["--data-dir", data.to_str().unwrap()]].concat());
+    o.bad_input();
+    assert!(o.stderr.contains("already holds a sweep; continue it with `sweep --resume s`"), "{}", o.stderr);
+    // A backend that is not built in: refused before anything is written.
+    if let Some(missing) = ["wgpu", "ndarray", "flex"].into_iter().find(|b| !d2l_mlp::commands::version().contains(b)) {
+        f.run(&["sweep", "g.toml", "--out", "gpu", "--backend", missing]).bad_input();
+        assert!(!f.path("gpu").exists(), "a refused backend left the sweep folder");
+    }
+}
+
+#[test]
+fn the_saved_study_lists_under_fixed_only_what_the_trials_take_from_it() {
+    let f = Fixture::new();
+    // FIXED sets seed = 1, which this space sweeps: said, not an error.
+    write_study(&f, "g.toml", "", "lr = [0.05, 0.2]\nseed = [1, 2]\n");
+    let o = f.sweep(&["g.toml", "--out", "s"]);
+    o.ok();
+    assert!(o.stdout.contains("warning: g.toml: field `seed` is in [fixed] and in [space]; the trials take it from [space] (remove it from [fixed])"), "{}", o.stdout);
+    assert!(o.stdout.starts_with("backend "), "the backend's line comes first: {}", o.stdout);
+    let saved = std::fs::read_to_string(f.path("s/sweep.toml")).unwrap();
+    let fixed = saved.split("[fixed]").nth(1).unwrap().split("\n[").next().unwrap();
+    assert!(!fixed.contains("lr =") && !fixed.contains("seed ="), "swept fields under [fixed]:\n{saved}");
+    assert!(fixed.contains("hidden = [16]") && fixed.contains("epochs = 2"), "{saved}");
+    // The report's "Search space" is that file.
+    let page = std::fs::read_to_string(f.path("s/report.html")).unwrap();
+    assert!(!page.contains("lr = 0.1\n"), "the page lists lr under [fixed]");
+    // A study saved by an older version, with the overridden values under [fixed], still resumes.
+    std::fs::write(f.path("s/sweep.toml"), saved.replace("[fixed]\n", "[fixed]\nlr = 0.1\nseed = 42\n")).unwrap();
+    f.sweep(&["--resume", "s"]).ok();
+}
+
+#[test]
+fn a_method_without_rungs_on_a_study_with_rungs_says_what_each_trial_trains() {
+    let f = Fixture::new();
+    write_study(&f, "h.toml", "method = \"halving\"\ntrials = 2\n", "lr = { log_uniform = [0.05, 0.2] }\n");
+    let o = f.sweep(&["h.toml", "--method", "random", "--out", "r"]);
+    o.ok();
+    let note = "note: --method random: the study's [halving] rungs do not apply; each of its 2 trials trains 2 epoch(s), 4 in all (set epochs under [fixed] to change that)";
+    assert!(o.stdout.contains(note), "{}", o.stdout);
+    assert_eq!(column(&board(&f.path("r")), "epochs"), ["2", "2"]);
 }

@@ -3,6 +3,8 @@
 
 mod common;
 use common::*;
+use d2l_mlp::run::RunDir;
+use d2l_mlp::run::checkpoint::epochs_on_disk;
 
 #[test]
 fn a_short_run_lowers_the_loss_and_writes_every_artifact() {
@@ -162,31 +164,22 @@ fn a_truncated_latest_checkpoint_is_reported_and_skipped() {
 
 #[test]
 fn a_run_killed_mid_epoch_resumes_from_its_last_checkpoint() {
-    let f = Fixture::with_sizes(4096, 256);
+    let f = Fixture::new();
     let data = f.data();
-    let mut child = std::process::Command::new(BIN)
-        .args([
-            "train", "--config", "small.toml", "--epochs", "30", "--artifacts", "run", "--data-dir",
-            data.to_str().unwrap(), "--skip-checksum", "--backend", CPU,
-        ])
-        .current_dir(f.dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    while metrics(&f.path("run")).len() < 2 && t0.elapsed().as_secs() < 120 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(70));
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let killed_at = metrics(&f.path("run")).len();
-    assert!((2..30).contains(&killed_at), "killed after {killed_at} epochs");
+    let args = ["train", "--config", "small.toml", "--epochs", "6", "--artifacts", "run", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU];
+    // The run waits at the start of epoch 3 (the test hook), so the kill lands inside it.
+    let mut child = f.spawn(&args, Some("3"));
+    let run = RunDir::new(f.path("run"));
+    child.wait_until("epoch 2's checkpoint", || epochs_on_disk(&run).contains(&2));
+    child.kill(); // SIGKILL
+    assert_eq!(metrics(&f.path("run")).len(), 2, "killed in epoch 3");
     f.resume("run", CPU, &[]).ok();
     let rows = metrics(&f.path("run"));
-    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), (1..=30).collect::<Vec<_>>());
+    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
     assert!(f.path("run/model.bpk").is_file());
+    // The resumed run is the uninterrupted one.
+    f.train("straight", &["--epochs", "6"]).ok();
+    assert_close(&figures(&metrics(&f.path("straight"))), &figures(&rows), 1e-6);
 }
 
 #[test]
@@ -206,33 +199,22 @@ fn sighup_stops_cleanly_and_the_run_resumes() {
 }
 
 fn stop_cleanly_and_resume(signal: &str, code: i32) {
-    let f = Fixture::with_sizes(4096, 256);
+    let f = Fixture::new();
     let data = f.data();
-    let child = std::process::Command::new(BIN)
-        .args([
-            "train", "--config", "small.toml", "--epochs", "40", "--artifacts", "run", "--data-dir",
-            data.to_str().unwrap(), "--skip-checksum", "--backend", CPU,
-        ])
-        .current_dir(f.dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    while metrics(&f.path("run")).is_empty() && t0.elapsed().as_secs() < 120 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    let status = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+    let args = ["train", "--config", "small.toml", "--epochs", "4", "--artifacts", "run", "--data-dir", data.to_str().unwrap(), "--skip-checksum", "--backend", CPU];
+    // The run waits at the start of epoch 2 (the test hook) until the signal stops it.
+    let mut child = f.spawn(&args, Some("2"));
+    let run = RunDir::new(f.path("run"));
+    child.wait_until("epoch 1's checkpoint", || !epochs_on_disk(&run).is_empty());
+    child.signal(signal);
+    let out = child.output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
     let run = f.path("run");
     let rows = metrics(&run);
-    assert!(rows.len() < 40, "stopped early");
-    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), d2l_mlp::run::checkpoint::epochs_on_disk(&d2l_mlp::run::RunDir::new(&run)));
+    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), [1], "stopped in epoch 2");
+    assert_eq!(epochs_on_disk(&RunDir::new(&run)), [1]);
     let leftovers: Vec<_> = std::fs::read_dir(&run)
         .unwrap()
         .chain(std::fs::read_dir(run.join("checkpoint")).unwrap())

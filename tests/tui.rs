@@ -82,7 +82,11 @@ fn stop_with(keys: &[&[&str]], name: &str) {
     assert!(!d2l_mlp::run::checkpoint::epochs_on_disk(&run).is_empty(), "no epoch finished:\n{}", s.screen());
     for k in keys {
         s.keys(k);
-        std::thread::sleep(Duration::from_millis(400));
+        if k == &["q"] {
+            // The quit popup lists its choices ("Cancel" among them); the next key answers it.
+            let screen = s.wait_for("Cancel", Duration::from_secs(30));
+            assert!(screen.contains("Cancel"), "{name}: no quit popup after q:\n{screen}");
+        }
     }
     let screen = s.wait_for("EXIT=", Duration::from_secs(30));
     assert!(screen.contains("EXIT=130"), "{name}: expected exit 130:\n{screen}");
@@ -116,5 +120,28 @@ fn the_dashboards_stop_ends_like_ctrl_c() {
 fn the_dashboards_kill_ends_like_ctrl_c() {
     if tmux_available("the_dashboards_kill_ends_like_ctrl_c") {
         stop_with(&[&["q"], &["k"]], "tui-quit-kill");
+    }
+}
+
+#[test]
+fn the_dashboard_shows_the_time_left_and_leaves_the_epoch_lines() {
+    if !tmux_available("the_dashboard_shows_the_time_left_and_leaves_the_epoch_lines") {
+        return;
+    }
+    let f = Fixture::with_sizes(8192, 256);
+    f.write_config("tui.toml", "epochs = 20\nbatch_size = 32\nhidden = [64]\nlr = 0.1\ninit_std = 0.1\nseed = 1\n");
+    let s = Session::start(&f, "tui-lines");
+    // After the first epoch, the panel's title says how long the rest takes (Burn's own
+    // estimate waits for 10 s of training).
+    let live = s.wait_for("Status: about ", Duration::from_secs(60));
+    assert!(live.contains("Status: about ") && live.contains(" left "), "no time left in the panel:\n{live}");
+    let screen = s.wait_for("EXIT=", Duration::from_secs(120));
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    // The per-epoch lines a plain run prints, after the dashboard closed.
+    let rows = metrics(&f.path("run"));
+    assert_eq!(rows.len(), 20);
+    for row in &rows {
+        let line = d2l_mlp::commands::progress::epoch_line(row, 20);
+        assert!(screen.contains(&line), "no `{line}` on the screen:\n{screen}");
     }
 }

@@ -110,3 +110,18 @@ fn bench_measures_each_backend_in_a_process_of_its_own() {
     }
     assert_eq!(out.stdout.matches("(this backend alone)").count(), results.len(), "{}", out.stdout);
 }
+
+#[test]
+fn a_sweep_folder_given_for_a_run_is_named_with_its_runs() {
+    let f = Fixture::new();
+    std::fs::create_dir(f.path("study")).unwrap();
+    std::fs::write(f.path("study/sweep.toml"), "[space]\nlr = [0.1]\n").unwrap();
+    let data = f.data();
+    let d = data.to_str().unwrap();
+    for args in [vec!["plot", "--artifacts", "study"], vec!["eval", "--artifacts", "study", "--data-dir", d, "--skip-checksum", "--backend", CPU]] {
+        let out = f.run(&args);
+        out.bad_input();
+        let want = "): is a sweep folder (its study is sweep.toml), not a run; pass one of its runs, study/best (the refit of the best trial) or study/trials/NNN (a trial), or see the whole study with `report --artifacts study`";
+        assert!(out.stderr.contains(want), "{args:?}: {}", out.stderr);
+    }
+}

@@ -26,6 +26,10 @@ pub struct BenchArgs {
     /// --epochs). Default: the book's recipe.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Set a field of the recipe measured (repeatable), as `train --set` does, e.g.
+    /// --set hidden=[512,256]; its epochs are --epochs.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub set: Vec<String>,
     /// Also write the figures as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -62,15 +66,18 @@ pub fn bench(args: &BenchArgs, out: Out) -> Result<()> {
         super::check_out("--json", p)?;
     }
     crate::engine::use_reference_ops(args.reference_ops);
+    // A measuring build names what it runs (and refuses a misspelt choice) before any work.
+    #[cfg(feature = "team-alternatives")]
+    out(crate::engine::vmath_alt::describe().map_err(Error::input)?);
     // The recipe is read (and refused) before any data is.
-    let recipe = match &args.config {
-        Some(p) => TrainConfig::load(p)?,
-        None => TrainConfig::default(),
-    };
-    let recipe = TrainConfig { tensorboard: args.tensorboard.unwrap_or(recipe.tensorboard), ..recipe };
+    let recipe = bench_recipe(args)?;
     let (splits, label, synthetic) = bench_data(data, out)?;
     if !args.as_child {
-        let which = args.config.as_ref().map(|p| format!("{} ({}), ", p.display(), crate::bench::describe_recipe(&recipe))).unwrap_or_default();
+        let which = match (&args.config, args.set.is_empty()) {
+            (Some(p), _) => format!("{} ({}), ", p.display(), crate::bench::describe_recipe(&recipe)),
+            (None, false) => format!("{}, ", crate::bench::describe_recipe(&recipe)),
+            (None, true) => String::new(),
+        };
         out(format!("bench: {which}{epochs} epoch(s) per backend on {label}"));
     }
     let results = match only {
@@ -85,13 +92,33 @@ pub fn bench(args: &BenchArgs, out: Out) -> Result<()> {
         results,
     };
     if let Some(p) = json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::failure(format!("cannot encode JSON: {e}")))?;
+        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::failure_with("cannot encode JSON", e))?;
         atomic_write(p, text.as_bytes()).map_err(|e| Error::io("cannot write", p, e))?;
         if !args.as_child {
             out(format!("wrote {}", p.display()));
         }
     }
     Ok(())
+}
+
+/// The recipe measured: the file (or the book's), `--set`, `--tensorboard`. The epochs are
+/// --epochs, and a bench trains on the whole training set: those fields are refused in --set.
+fn bench_recipe(args: &BenchArgs) -> Result<TrainConfig> {
+    let recipe = match &args.config {
+        Some(p) => TrainConfig::load(p)?,
+        None => TrainConfig::default(),
+    };
+    let set = crate::config::parse_settings(&args.set)?;
+    if let Some(s) = set.iter().find(|s| s.field == "epochs") {
+        return Err(Error::config(format!("--set {}: bench trains --epochs N epochs per backend (default 3); pass --epochs instead", s.shown())));
+    }
+    let recipe = recipe.with_overrides(&Overrides { set, tensorboard: args.tensorboard, ..Default::default() })?;
+    if recipe.val_size > 0 || recipe.patience.is_some() {
+        return Err(Error::Config(
+            "fields `val_size` and `patience`: bench measures epochs on the whole training set, without a validation split; drop them from --set or the config file".into(),
+        ));
+    }
+    Ok(recipe)
 }
 
 /// The real data when it is found (never downloaded for a benchmark), else synthetic data of its shape.
@@ -136,7 +163,7 @@ fn measure(kind: BackendKind, recipe: &TrainConfig, epochs: usize, data: &TrainD
 /// Measure one backend in a child process (its own peak memory), reading its JSON back.
 fn in_child(kind: BackendKind, args: &BenchArgs, out: Out) -> Result<BackendFigures> {
     let (epochs, data) = (args.epochs, &DataArgs { data_dir: args.data_dir.clone(), skip_checksum: args.skip_checksum });
-    let exe = std::env::current_exe().map_err(|e| Error::failure(format!("cannot find this program's path: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| Error::failure_with("cannot find this program's path", e))?;
     let scratch = tempfile::tempdir().map_err(|e| Error::io("cannot create a temporary folder in", std::env::temp_dir(), e))?;
     let json = scratch.path().join("bench.json");
     let mut cmd = std::process::Command::new(exe);
@@ -153,15 +180,18 @@ fn in_child(kind: BackendKind, args: &BenchArgs, out: Out) -> Result<BackendFigu
     if let Some(t) = args.tensorboard {
         cmd.arg("--tensorboard").arg(t.to_string());
     }
+    for s in &args.set {
+        cmd.arg("--set").arg(s);
+    }
     if crate::engine::reference_ops() {
         cmd.arg("--reference-ops");
     }
-    let status = cmd.status().map_err(|e| Error::failure(format!("cannot start the {kind} benchmark: {e}")))?;
+    let status = cmd.status().map_err(|e| Error::failure_with(format!("cannot start the {kind} benchmark"), e))?;
     if !status.success() {
         return Err(Error::failure(format!("the {kind} benchmark failed ({status}); run `bench --backend {kind}` to see why")));
     }
     let text = std::fs::read_to_string(&json).map_err(|e| Error::io("cannot read", &json, e))?;
-    let mut report: BenchReport = serde_json::from_str(&text).map_err(|e| Error::failure(format!("{}: {e}", json.display())))?;
+    let mut report: BenchReport = serde_json::from_str(&text).map_err(|e| Error::failure_with(json.display().to_string(), e))?;
     out(String::new());
     report.results.pop().ok_or_else(|| Error::failure(format!("the {kind} benchmark reported nothing")))
 }

@@ -1,5 +1,6 @@
 //! `eval`: test loss and accuracy, per-class accuracy, confusion matrix; writes `eval.json`
-//! and `mistakes.png` (the most confident mistakes) in the run folder.
+//! and `mistakes.png` (the most confident mistakes) in the run folder, for a checkpoint
+//! `eval-epoch-NNN.json` and `mistakes-epoch-NNN.png`.
 
 use super::{DataArgs, ModelArgs, Out};
 use crate::data::Split;
@@ -24,16 +25,19 @@ pub fn eval(args: &EvalArgs, out: Out) -> Result<EvalReport> {
     let device = backend.open(out)?.device;
     let (model, _cfg, path) = run.load_model(epoch, &device)?;
     let test = data.load(crate::data::Need::TestOnly, out)?.test;
-    let report = inference::evaluate(&model, &test, &device, &path.display().to_string())?;
+    let mut report = inference::evaluate(&model, &test, &device, &path.display().to_string())?;
+    report.checkpoint = epoch;
     out(report.render());
-    report.save(&run.file(EVAL_FILE))?;
-    out(format!("wrote {}", run.file(EVAL_FILE).display()));
-    draw_mistakes(&run, &report, &test, out)?;
+    // A checkpoint's evaluation goes beside the final model's, never over it.
+    let file = run.output(EVAL_FILE, epoch);
+    report.save(&file)?;
+    out(format!("wrote {}", file.display()));
+    draw_mistakes(&run, &report, &test, epoch, out)?;
     super::refresh_report(&run, out);
     Ok(report)
 }
 
-fn draw_mistakes(run: &RunDir, report: &EvalReport, test: &Split, out: Out) -> Result<()> {
+pub(super) fn draw_mistakes(run: &RunDir, report: &EvalReport, test: &Split, epoch: Option<usize>, out: Out) -> Result<()> {
     if report.mistakes.is_empty() {
         return Ok(());
     }
@@ -47,7 +51,8 @@ fn draw_mistakes(run: &RunDir, report: &EvalReport, test: &Split, out: Out) -> R
             confidence: Some(m.confidence),
         })
         .collect();
-    let (w, h) = plot::draw_predictions(&tiles, &run.file(MISTAKES_FILE))?;
-    out(format!("wrote {} ({w}x{h}, the {} most confident mistakes)", run.file(MISTAKES_FILE).display(), tiles.len()));
+    let file = run.output(MISTAKES_FILE, epoch);
+    let (w, h) = plot::draw_predictions(&tiles, &file)?;
+    out(format!("wrote {} ({w}x{h}, the {} most confident mistakes)", file.display(), tiles.len()));
     Ok(())
 }

@@ -48,6 +48,9 @@ pub fn export(args: &ExportArgs, out: Out) -> Result<PathBuf> {
     let (model, cfg, src) = run.load_model(epoch, &device)?;
     interchange::export(&model, &cfg, &target)?;
     out(format!("wrote {} from {} ({})", target.display(), src.display(), cfg.describe_model()));
+    if file.is_none() {
+        super::refresh_report(&run, out);
+    }
     Ok(target)
 }
 

@@ -5,11 +5,13 @@ pub mod bench;
 pub mod eval;
 pub mod interchange;
 pub mod plot;
+mod pictures;
 pub mod predict;
 pub mod process;
 pub mod progress;
 pub mod sweep;
 pub mod train;
+mod validation;
 
 use std::path::{Path, PathBuf};
 
@@ -33,9 +35,27 @@ pub fn version() -> &'static str {
 /// Where a command prints its lines.
 pub type Out<'a> = &'a mut dyn FnMut(String);
 
-/// The one place output lines reach stdout.
+/// Set once stdout's reader is gone (`eval | head -3`): later lines are dropped, the work goes on.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The one place output lines reach stdout. A closed pipe stops the printing, not the command:
+/// it still writes its files (eval.json, the pictures, the report).
 pub fn print_line(line: String) {
-    println!("{line}");
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The one place messages reach stderr; a closed stderr is ignored (nothing to tell it to).
+pub fn print_error(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 #[derive(Args, Debug, Clone)]
@@ -86,8 +106,14 @@ impl BackendArg {
     /// when the fused operations are off on flex.
     pub fn select(&self) -> Result<Selected> {
         crate::engine::use_reference_ops(self.reference_ops);
-        Ok(with_ops_note(backend::open(self.backend)?))
+        Ok(with_ops_note(backend::open(self.backend, backend_asked())?))
     }
+}
+
+/// Whether the backend came from `--backend` or (clap fills the flag from it) the environment.
+fn backend_asked() -> backend::Asked {
+    let flag = std::env::args_os().skip(1).any(|a| a == "--backend" || a.to_string_lossy().starts_with("--backend="));
+    if !flag && std::env::var_os(backend::ENV_BACKEND).is_some() { backend::Asked::Env } else { backend::Asked::Flag }
 }
 
 /// The backend's description, saying so when the fused flex operations are switched off.
@@ -172,6 +198,6 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 pub fn refresh_report(run: &RunDir, out: Out) {
     match crate::report::write_report(run.path(), None) {
         Ok(page) => out(format!("report: {}", page.display())),
-        Err(e) => out(format!("warning: the report page was not updated ({e})")),
+        Err(e) => out(format!("warning: the report page was not updated ({})", e.one_line())),
     }
 }

@@ -38,9 +38,8 @@ pub fn plot_runs(args: &PlotArgs, out: Out) -> Result<PathBuf> {
     }
     let runs: Vec<RunDir> = args.artifacts.iter().map(RunDir::new).collect();
     let mut histories = Vec::new();
-    // Validation figures only when every run has them (sweep trials); else the test set's.
-    let all_val = runs.iter().all(|r| metrics::held_out(&r.file(METRICS_FILE)) == metrics::HeldOut::Validation);
-    let held = if all_val { metrics::HeldOut::Validation } else { metrics::HeldOut::Test };
+    // What each run's held-out figures measure: the test set, or a sweep trial's validation split.
+    let held: Vec<metrics::HeldOut> = runs.iter().map(|r| metrics::held_out(&r.file(METRICS_FILE))).collect();
     let labels = plot::unique_labels(&args.artifacts);
     for (r, label) in runs.iter().zip(labels) {
         r.load_config()?;
@@ -60,7 +59,7 @@ pub fn plot_runs(args: &PlotArgs, out: Out) -> Result<PathBuf> {
     // Writing into a run folder needs its writer lock; a picture elsewhere doesn't.
     let owner = runs.iter().find(|r| target.parent() == Some(r.path()));
     let _lock = owner.map(RunDir::lock).transpose()?;
-    plot::draw_curves(&histories, held, &target)?;
+    plot::draw_overlay(&histories, &held, &target)?;
     out(format!("wrote {}", target.display()));
     Ok(target)
 }
@@ -75,7 +74,7 @@ pub fn activation_curve(act: Activation, xs: &[f32], device: &Device) -> Result<
     let read = |t: Tensor<1>| {
         t.into_data()
             .try_to_vec::<f32>()
-            .map_err(|e| Error::failure(format!("cannot read the {act} curve back from the device: {e:?}")))
+            .map_err(|e| Error::failure_with(format!("cannot read the {act} curve back from the device"), format!("{e:?}")))
     };
     let g = x.grad(&grads).ok_or_else(|| Error::failure(format!("autodiff gave no gradient for {act}")))?;
     Ok(ActivationCurve { name: act.name().to_string(), xs: xs.to_vec(), ys: read(y)?, grads: read(g)? })
@@ -90,7 +89,7 @@ pub fn activations(args: &ActivationsArgs, out: Out) -> Result<()> {
     let xs: Vec<f32> = (0..=640).map(|i| -8.0 + i as f32 * 0.025).collect();
     let curves = Activation::ALL.iter().map(|&a| activation_curve(a, &xs, &device)).collect::<Result<Vec<_>>>()?;
     plot::draw_activations(&curves, out_png)?;
-    out(format!("wrote {}", std::path::absolute(out_png).unwrap_or_else(|_| out_png.to_path_buf()).display()));
+    out(format!("wrote {}", out_png.display()));
     Ok(())
 }
 

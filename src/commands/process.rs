@@ -28,14 +28,10 @@ pub fn unset_empty_backend_env() {
     }
 }
 
-/// Set up the process: default SIGPIPE (a closed pipe ends the program quietly, as for any
-/// Unix tool; every file is written atomically, so a run stays resumable), stop signals,
-/// and a one-line panic message.
+/// Set up the process: stop signals and a one-line panic message. SIGPIPE stays ignored (Rust's
+/// default): a closed output pipe (`eval | head -3`) ends the printing in `print_line`, and the
+/// command still writes its files.
 pub fn install() {
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     one_line_panics();
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         std::thread::spawn(move || {
@@ -58,7 +54,7 @@ pub fn one_line_panics() {
             .unwrap_or_default();
         let msg = msg.lines().next().unwrap_or("").to_string();
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("error: internal error{at}: {msg} (a bug: please report it with the command you ran)");
+        super::print_error(&format!("error: internal error{at}: {msg} (a bug: please report it with the command you ran)"));
     }));
 }
 
@@ -70,13 +66,13 @@ fn on_signal(sig: i32) {
     };
     if RECEIVED.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst).is_err() {
         // A second signal: every file is written atomically, so leaving now is safe.
-        eprintln!("{name} again: exiting now");
+        super::print_error(&format!("{name} again: exiting now"));
         std::process::exit(128 + RECEIVED.load(Ordering::SeqCst));
     }
     let running = current().lock().ok().and_then(|g| g.clone());
     match running {
         Some(i) => {
-            eprintln!("{name}: stopping after the current step (send it again to quit at once)");
+            super::print_error(&format!("{name}: stopping after the current step (send it again to quit at once)"));
             i.stop(Some(name));
         }
         None => std::process::exit(128 + sig),
@@ -114,7 +110,7 @@ pub fn usage_error(e: clap::Error) -> ExitCode {
         }
         _ => {}
     }
-    eprintln!("{}", one_line(&e.to_string()));
+    super::print_error(&one_line(&e.to_string()));
     ExitCode::from(2)
 }
 

@@ -6,14 +6,26 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
-use crate::run::metrics::EpochRow;
+use crate::run::metrics::{EpochRow, HeldOut};
 use crate::train::Observer;
 
 /// The per-epoch line `train` prints.
 pub fn epoch_line(row: &EpochRow, total: usize) -> String {
+    epoch_line_as(row, total, HeldOut::Test)
+}
+
+/// The per-epoch line, its held-out figures named `test` or `val`.
+pub fn epoch_line_as(row: &EpochRow, total: usize, held: HeldOut) -> String {
     format!(
-        "epoch {:>2}/{}  train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} | {:.1} s",
-        row.epoch, total, row.train_loss, row.train_acc, row.test_loss, row.test_acc, row.seconds
+        "epoch {:>2}/{}  train loss {:.4} acc {:.4} | {} loss {:.4} acc {:.4} | {:.1} s",
+        row.epoch,
+        total,
+        row.train_loss,
+        row.train_acc,
+        held.short(),
+        row.test_loss,
+        row.test_acc,
+        row.seconds
     )
 }
 
@@ -55,11 +67,7 @@ pub fn time_left(elapsed: Duration, done: u64, total: u64) -> Option<Duration> {
     (done > 0).then(|| elapsed.mul_f64(total.saturating_sub(done) as f64 / done as f64))
 }
 
-/// `1m 05s`, `9s`.
-pub fn format_left(d: Duration) -> String {
-    let s = d.as_secs_f64().round() as u64;
-    if s >= 60 { format!("{}m {:02}s", s / 60, s % 60) } else { format!("{s}s") }
-}
+pub use crate::train::format_left;
 
 pub struct EpochLines {
     sink: Box<dyn FnMut(String) + Send + Sync>,
@@ -68,11 +76,18 @@ pub struct EpochLines {
     split_start: Instant,
     label: String,
     items: usize,
+    held: HeldOut,
 }
 
 impl EpochLines {
     pub fn new(sink: Box<dyn FnMut(String) + Send + Sync>) -> Self {
-        Self { sink, bar: None, terminal: std::io::stderr().is_terminal(), split_start: Instant::now(), label: String::new(), items: 0 }
+        Self { sink, bar: None, terminal: std::io::stderr().is_terminal(), split_start: Instant::now(), label: String::new(), items: 0, held: HeldOut::Test }
+    }
+
+    /// Name the held-out figures after what they measure (a validation split: `val`).
+    pub fn naming(mut self, held: HeldOut) -> Self {
+        self.held = held;
+        self
     }
 
     fn clear_bar(&mut self) {
@@ -87,7 +102,7 @@ impl Observer for EpochLines {
         self.clear_bar();
         self.split_start = Instant::now();
         self.items = items;
-        self.label = format!("epoch {epoch}/{total} {}", if valid { "test" } else { "train" });
+        self.label = format!("epoch {epoch}/{total} {}", if valid { self.held.short() } else { "train" });
     }
 
     fn split_progress(&mut self, done: usize) {
@@ -114,7 +129,7 @@ impl Observer for EpochLines {
 
     fn epoch_finished(&mut self, row: &EpochRow, total: usize) {
         self.clear_bar();
-        (self.sink)(epoch_line(row, total));
+        (self.sink)(epoch_line_as(row, total, self.held));
     }
 
     fn finished(&mut self) {

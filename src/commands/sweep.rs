@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::run::RunDir;
 use crate::run::info::RunInfo;
 use crate::sweep::runner::JobWork;
-use crate::sweep::{self, Entry, Method, Search, Shard, Status, Study, StudyOverrides, SweepDir, SweepObserver, leaderboard};
+use crate::sweep::{self, Entry, Jobs, Method, Search, Shard, Status, Study, StudyOverrides, SweepDir, SweepObserver, leaderboard};
 use crate::train::{RunControl, TrainData};
 
 #[derive(Args, Debug, Clone)]
@@ -40,6 +40,10 @@ pub struct SweepArgs {
     /// Seed of the random draws (default: the file's `seed`).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Set a field of the study's [fixed] recipe (repeatable), e.g. --set batch_size=128;
+    /// a field the study sweeps is refused. Saved in the sweep folder's sweep.toml.
+    #[arg(long = "set", value_name = "FIELD=VALUE", conflicts_with = "enqueue")]
+    pub set: Vec<String>,
     /// Continue the sweep in DIR after Ctrl-C or a crash: the same trials, finished ones kept.
     #[arg(long)]
     pub resume: bool,
@@ -79,7 +83,8 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
     if args.enqueue {
         return enqueue(args, out);
     }
-    let (dir, study) = resolve(args)?;
+    let mut notes = Vec::new();
+    let (dir, study) = resolve(args, &mut notes)?;
     sweep::check_split(&dir, &study, args.shard.is_some(), args.collect)?;
     if args.join && study.method == Method::Halving {
         return Err(Error::input("--join: a halving study waits for every trial at each rung, so it runs in one process; use method = \"asha\" (asynchronous) to run it from many"));
@@ -91,19 +96,23 @@ pub fn sweep(args: &SweepArgs, out: Out) -> Result<()> {
         (None, true) => Some(dir.lock_shared()?),
         (None, false) => Some(dir.lock()?),
     };
+    // A backend that cannot run fails before the study is written.
+    let selected = args.backend.open(out)?;
+    notes.into_iter().for_each(&mut *out);
     if args.resume || args.collect {
         if sweep::work::convert(&dir, &study)? {
             out(format!("{}: the study is now kept in its journal, {} (Optuna's format)", dir.path().display(), dir.file(sweep::journal::JOURNAL_FILE).display()));
         }
     } else {
-        dir.start(&study, args.shard.is_some() || args.join)?;
+        if dir.start(&study, args.shard.is_some() || args.join)? {
+            out(format!("{}: holds a sweep that never started a trial; starting it over", dir.path().display()));
+        }
         let lag = (study.method == Method::Tpe && !args.join).then_some(args.workers);
         sweep::work::begin(&dir, &study, args.shard.is_some() || args.join, lag)?;
     }
     for w in sweep::work::journal_of(&dir).read()?.warnings {
         out(format!("warning: {w}"));
     }
-    let selected = args.backend.open(out)?;
     if args.collect {
         let (mut entries, missing) = sweep::collect(&dir, &study)?;
         if !missing.is_empty() {
@@ -190,14 +199,17 @@ fn enqueue(args: &SweepArgs, out: Out) -> Result<()> {
     Ok(())
 }
 
-/// The folder and its study: a new one from the space file, or the one saved in the folder.
-fn resolve(args: &SweepArgs) -> Result<(SweepDir, Study)> {
+/// The folder and its study: a new one from the space file, or the one saved in the folder;
+/// `notes`: what to say about the space file (after the backend's line).
+fn resolve(args: &SweepArgs, notes: &mut Vec<String>) -> Result<(SweepDir, Study)> {
     let o = StudyOverrides { method: args.method, trials: args.trials, seed: args.seed };
     if !(args.resume || args.collect) {
         let Some(space) = &args.space else {
             return Err(Error::input("sweep needs a space file: `sweep SPACE.toml` (see config/sweeps/), or `sweep --resume DIR`"));
         };
-        let study = Study::load(space, o)?;
+        let study = Study::load(space, o)?.with_settings(&crate::config::parse_settings(&args.set)?)?;
+        let warnings = sweep::space::fixed_and_swept(space).into_iter().map(|w| format!("warning: {w}"));
+        notes.extend(warnings.chain(method_note(space, &study).map(|n| format!("note: {n}"))));
         let name = space.file_stem().map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
         return Ok((SweepDir::new(args.out.clone().unwrap_or_else(|| PathBuf::from("sweeps").join(name))), study));
     }
@@ -213,15 +225,39 @@ fn resolve(args: &SweepArgs) -> Result<(SweepDir, Study)> {
             dir.display()
         )));
     }
-    if args.method.is_some() || args.trials.is_some() || args.seed.is_some() {
+    if args.method.is_some() || args.trials.is_some() || args.seed.is_some() || !args.set.is_empty() {
         return Err(Error::input(format!(
-            "{flag} uses the study saved in {}/sweep.toml; --method, --trials and --seed apply to a new sweep only",
+            "{flag} uses the study saved in {}/sweep.toml; --method, --trials, --seed and --set apply to a new sweep only",
             dir.display()
         )));
     }
     let sweep = SweepDir::new(dir);
     let study = sweep.load_study()?;
     Ok((sweep, study))
+}
+
+/// What `--method` changes in a study's epochs: a study with rungs run without them (each trial
+/// then trains the recipe's epochs), or the other way round.
+fn method_note(space: &std::path::Path, study: &Study) -> Option<String> {
+    let own = Study::load(space, StudyOverrides::default()).ok()?;
+    let m = study.method.name();
+    let swept = study.space.iter().any(|p| p.name == "epochs");
+    match (own.method.has_rungs(), study.method.has_rungs()) {
+        (true, false) => {
+            let n = if study.method == Method::Grid { study.grid_size() } else { study.trials.unwrap_or(0) };
+            let e = study.fixed.epochs;
+            let total = if swept { String::new() } else { format!(", {} in all", n * e) };
+            Some(format!(
+                "--method {m}: the study's [halving] rungs do not apply; each of its {n} trials trains {} epoch(s){total} (set epochs under [fixed] to change that)",
+                if swept { "its swept".to_string() } else { e.to_string() }
+            ))
+        }
+        (false, true) => Some(format!(
+            "--method {m}: trials train in rungs of {} epoch(s) ([halving]), not the recipe's epochs",
+            sweep::halving::rungs(&study.halving).iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+        )),
+        _ => None,
+    }
 }
 
 /// Rank the trials, write the leaderboard, the picture and best.toml, print the top 10.
@@ -295,6 +331,8 @@ struct Progress {
     terminal: bool,
     done: usize,
     total: usize,
+    /// asha: the counter counts the draws (`Jobs::Draws`); the trials seen so far.
+    draws: Option<std::collections::BTreeSet<usize>>,
     began: Instant,
     work: WorkLeft,
     left: Arc<Mutex<Option<(Duration, Instant)>>>,
@@ -330,6 +368,7 @@ impl Progress {
             terminal: std::io::stderr().is_terminal(),
             done: 0,
             total: 0,
+            draws: None,
             began: Instant::now(),
             work: WorkLeft::default(),
             left: Arc::new(Mutex::new(None)),
@@ -352,14 +391,21 @@ impl Progress {
 }
 
 impl SweepObserver for Progress {
-    fn started(&mut self, jobs: usize, work: f64) {
+    fn started(&mut self, jobs: Jobs, work: f64) {
+        let (jobs, unit) = match jobs {
+            Jobs::Exactly(n) => (n, "trials"),
+            Jobs::Draws(n) => {
+                self.draws = Some(Default::default());
+                (n, "draws")
+            }
+        };
         self.total = jobs;
         self.began = Instant::now();
         self.work = WorkLeft { total: work, ..WorkLeft::default() };
         if self.terminal {
             let b = ProgressBar::new(jobs as u64);
             let left = self.left.clone();
-            let style = ProgressStyle::with_template("sweep [{bar:30}] {pos}/{len} trials, {elapsed} elapsed, {left}")
+            let style = ProgressStyle::with_template(&format!("sweep [{{bar:30}}] {{pos}}/{{len}} {unit}, {{elapsed}} elapsed, {{left}}"))
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .with_key("left", move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
                     let text = match left.lock().ok().and_then(|g| *g) {
@@ -379,15 +425,13 @@ impl SweepObserver for Progress {
     }
 
     fn trial_finished(&mut self, e: &Entry, trained: usize, work: JobWork) {
-        self.done += 1;
         self.busy += work.seconds;
-        // asha's count of jobs is an estimate: the bar grows when it was short.
-        if self.done > self.total {
-            self.total = self.done;
-            if let Some(b) = &self.bar {
-                b.set_length(self.done as u64);
-            }
+        // asha counts its draws: a trial seen before was promoted (or continued after a stop).
+        let new = self.draws.as_mut().is_none_or(|seen| seen.insert(e.trial.index));
+        if new {
+            self.done += 1;
         }
+        let count = if new { format!("{}/{}", self.done, self.total) } else { "promoted".to_string() };
         let what = match (e.status, trained) {
             (Status::Diverged, _) => "diverged".to_string(),
             (Status::Pruned, _) => "pruned".to_string(),
@@ -396,11 +440,9 @@ impl SweepObserver for Progress {
         };
         let loss = e.last().map_or(f64::NAN, |r| r.test_loss);
         self.line(format!(
-            "trial {:03} [{}] {}/{}: {} epoch(s), val acc {:.4} loss {loss:.4}, {what}, {:.1} s",
+            "trial {:03} [{}] {count}: {} epoch(s), val acc {:.4} loss {loss:.4}, {what}, {:.1} s",
             e.trial.index,
             e.trial.describe(),
-            self.done,
-            self.total,
             e.epochs(),
             e.val_acc(),
             e.seconds()
@@ -409,7 +451,7 @@ impl SweepObserver for Progress {
         if let (Some(d), Ok(mut g)) = (self.work.time_left(self.began.elapsed()), self.left.lock()) {
             *g = Some((d, Instant::now()));
         }
-        if let Some(b) = &self.bar {
+        if let (Some(b), true) = (&self.bar, new) {
             b.inc(1);
         }
     }

@@ -94,10 +94,7 @@ fn join_url(base_url: &str, name: &str) -> String {
 fn download_error(url: &str, target: &Path, why: &str) -> Error {
     // Error messages are one line; some underlying errors span several.
     let why = why.replace(['\r', '\n'], " ");
-    Error::Download(format!(
-        "cannot download {url} to {}: {why}; {FIX_HINT}",
-        target.display()
-    ))
+    Error::download(format!("cannot download {url} to {}: {why}", target.display())).fix(FIX_HINT)
 }
 
 /// Why a request failed, in words a user can act on.
@@ -179,14 +176,16 @@ impl std::fmt::Debug for TransferSink {
 enum Copy {
     /// The transfer broke off, or its length is not the announced one (the text says how).
     Transfer(String),
+    /// Reading the body failed after the bytes counted in the text.
+    Read(String, std::io::Error),
     Write(std::io::Error),
 }
 
 /// Copy `reader` into `out`, advancing `bar`; returns the byte count and the MD5 (hex).
 fn copy_hashing(reader: &mut impl Read, out: &mut impl Write, transfers: &dyn Transfers, expected_len: Option<u64>) -> std::result::Result<(u64, String), Copy> {
-    let cut_off = |got: u64, detail: &str| match expected_len {
-        Some(total) => format!("transfer cut off after {got} of {total} bytes{detail}"),
-        None => format!("transfer failed after {got} bytes{detail}"),
+    let cut_off = |got: u64| match expected_len {
+        Some(total) => format!("transfer cut off after {got} of {total} bytes"),
+        None => format!("transfer failed after {got} bytes"),
     };
     let mut hasher = Md5::new();
     let mut got: u64 = 0;
@@ -196,7 +195,7 @@ fn copy_hashing(reader: &mut impl Read, out: &mut impl Write, transfers: &dyn Tr
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Copy::Transfer(cut_off(got, &format!(" ({e})")))),
+            Err(e) => return Err(Copy::Read(cut_off(got), e)),
         };
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(Copy::Write)?;
@@ -205,7 +204,7 @@ fn copy_hashing(reader: &mut impl Read, out: &mut impl Write, transfers: &dyn Tr
     }
     // ureq checks Content-Length too; checking here keeps the guarantee independent of its version.
     match expected_len {
-        Some(total) if got < total => Err(Copy::Transfer(cut_off(got, ""))),
+        Some(total) if got < total => Err(Copy::Transfer(cut_off(got))),
         Some(total) if got > total => Err(Copy::Transfer(format!("received {got} bytes but the server announced {total}"))),
         _ => Ok((got, to_hex(&hasher.finalize()))),
     }
@@ -225,7 +224,7 @@ fn fetch_one(
     let response = agent
         .get(url)
         .call()
-        .map_err(|e| fail(describe_ureq_error(&e)))?;
+        .map_err(|e| fail(describe_ureq_error(&e)).caused_by(e).paraphrased())?;
     let status = response.status();
     if !status.is_success() {
         let reason = status.canonical_reason().unwrap_or("");
@@ -257,6 +256,7 @@ fn fetch_one(
         transfers.end(false);
         match e {
             Copy::Transfer(why) => fail(why),
+            Copy::Read(why, e) => fail(why).caused_by(e),
             Copy::Write(e) => Error::io("cannot write", tmp.path(), e),
         }
     })?;
@@ -409,8 +409,9 @@ pub(crate) mod tests {
     }
 
     fn download_message(err: Error) -> String {
-        match err {
-            Error::Download(msg) => {
+        match &err {
+            Error::Download(_) => {
+                let msg = err.one_line();
                 assert!(!msg.contains('\n'), "message must be one line: {msg}");
                 assert!(msg.contains(FIX_HINT), "message lacks the fix hint: {msg}");
                 msg
@@ -607,6 +608,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_failed_request_keeps_ureqs_error_as_the_source_and_the_old_line() {
+        let port = {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = remote("t10k-labels-idx1-ubyte.gz", b"x");
+        let base = format!("http://127.0.0.1:{port}/");
+
+        let err = download_files(&base, &[file], dir.path(), &mut |_| {}, &NoTransfers).unwrap_err();
+
+        let cause = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<ureq::Error>()).expect("ureq's error is the source");
+        let target = dir.path().join(file.name);
+        // As download_error worded it before: "cannot download {url} to {target}: {why}; {FIX_HINT}".
+        let old = format!("cannot download {base}{} to {}: {}; {FIX_HINT}", file.name, target.display(), describe_ureq_error(cause));
+        assert_eq!(download_message(err), old);
+    }
+
+    #[test]
     fn dest_that_is_a_file_is_a_local_io_error() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("not-a-folder");
@@ -616,8 +636,8 @@ pub(crate) mod tests {
         // The URL is never reached: creating the folder fails first.
         let err = download_files("http://127.0.0.1:9/", &[file], &dest, &mut |_| {}, &NoTransfers).unwrap_err();
 
-        match err {
-            Error::Failure(msg) => assert!(msg.contains("cannot create folder"), "{msg}"),
+        match &err {
+            Error::Failure(_) => assert!(err.one_line().contains("cannot create folder"), "{err:?}"),
             other => panic!("expected Error::Failure, got {other:?}"),
         }
     }

@@ -134,9 +134,9 @@ pub fn read_content(path: &Path, limit: u64) -> Result<Vec<u8>> {
         return Err(Error::data(path, "is a folder where an IDX file should be; remove it or point --data-dir elsewhere"));
     }
     let mut file = std::fs::File::open(path)
-        .map_err(|e| Error::data(path, format!("cannot open ({e}); check the file and its permissions")))?;
+        .map_err(|e| Error::data_with(path, "cannot open", e).fix("check the file and its permissions"))?;
     let mut magic = [0u8; 2];
-    let n = read_fill(&mut file, &mut magic).map_err(|e| Error::data(path, format!("cannot read ({e})")))?;
+    let n = read_fill(&mut file, &mut magic).map_err(|e| Error::data_with(path, "cannot read", e))?;
     let head = &magic[..n];
     let gzipped = head == GZIP_MAGIC;
     let chained = std::io::Cursor::new(head.to_vec()).chain(file);
@@ -148,10 +148,7 @@ pub fn read_content(path: &Path, limit: u64) -> Result<Vec<u8>> {
     };
     res.map_err(|e| {
         let what = if gzipped { "corrupt gzip data" } else { "read error" };
-        Error::data(
-            path,
-            format!("{what} ({e}); replace the file (re-download, or apt-get install --reinstall dataset-fashion-mnist)"),
-        )
+        Error::data_with(path, what, e).fix("replace the file (re-download, or apt-get install --reinstall dataset-fashion-mnist)")
     })?;
     Ok(out)
 }
@@ -176,7 +173,7 @@ mod tests {
     fn err(r: Result<Vec<u8>>) -> String {
         let e = r.unwrap_err();
         assert!(matches!(e, Error::Data { .. }), "{e:?}");
-        e.to_string()
+        e.one_line()
     }
 
     fn images(content: &[u8]) -> Result<Vec<u8>> {

@@ -4,14 +4,11 @@
 //! at the seed when a run resumes, so a resumed run would see other orders than an uninterrupted
 //! one. Here the order of epoch `k` is a pure function of `(seed, k)`, which makes
 //! "4 epochs + resume to 10" identical to "10 epochs". Batches are cut from the raw bytes
-//! without per-image allocations: on flex one batch ahead by the kernel team's helpers between
-//! the products of the step before, elsewhere one batch ahead on a thread of their own (host
-//! memory only: tensors are made on the caller's thread, so a GPU backend sees one stream).
+//! without per-image allocations, where and when `engine::feed` decides.
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, sync_channel};
 
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
@@ -20,7 +17,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 use super::{PIXELS, Split};
-use crate::engine::batches::{Prefilled, RowWriter, fill_rows};
+use crate::engine::batches::{RowWriter, fill_rows};
+use crate::engine::feed::Feed;
 use crate::model::Batch;
 
 /// The order of the items of epoch `epoch` (1-based): shuffled from `(seed, epoch)` only.
@@ -33,10 +31,6 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
-/// Batches built ahead of the one being computed; one keeps the helper thread a step ahead
-/// without holding much memory.
-const PREFETCH: usize = 1;
-
 /// A batch in host memory: pixels scaled to [0, 1], labels as i64.
 struct HostBatch {
     pixels: Vec<f32>,
@@ -44,23 +38,7 @@ struct HostBatch {
 }
 
 impl HostBatch {
-    /// Built on this thread alone.
-    fn new(split: &Split, indices: &[usize]) -> Self {
-        Self::build(split, indices, false)
-    }
-
-    /// Built on this thread and the kernel team's helpers, one block of images per thread.
-    fn new_on_team(split: &Split, indices: &[usize]) -> Self {
-        Self::build(split, indices, true)
-    }
-
-    fn build(split: &Split, indices: &[usize], team: bool) -> Self {
-        let pixels = fill_rows(indices.len(), PIXELS, team, |rows, out| convert(split, &indices[rows], out));
-        let labels = indices.iter().map(|&i| split.labels[i] as i64).collect();
-        HostBatch { pixels, labels }
-    }
-
-    fn to_device(self, device: &Device) -> Batch {
+    fn into_batch(self, device: &Device) -> Batch {
         let b = self.labels.len();
         Batch {
             images: Tensor::from_data(TensorData::new(self.pixels, [b, PIXELS]), device),
@@ -71,30 +49,17 @@ impl HostBatch {
 
 /// The pixels of the images at `indices`, scaled to [0, 1], one row each.
 fn convert(split: &Split, indices: &[usize], out: &mut RowWriter) {
-    for (k, &i) in indices.iter().enumerate() {
-        // Shuffled images are scattered over 47 MB and each began with a wait on main memory
-        // (three quarters of this loop's time): ask for the one four ahead early.
-        if let Some(&ahead) = indices.get(k + 4) {
-            prefetch(split.image(ahead));
-        }
-        out.push_scaled(split.image(i), 1.0 / 255.0);
-    }
+    out.push_gathered(indices.len(), |k| split.image(indices[k]), 1.0 / 255.0);
 }
 
-/// Hint the CPU to load `bytes` into its caches (a no-op off x86-64).
-fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in bytes.chunks(64) {
-        // SAFETY: a prefetch hint reads nothing architecturally; the pointer is in bounds.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
+fn labels(split: &Split, indices: &[usize]) -> Vec<i64> {
+    indices.iter().map(|&i| split.labels[i] as i64).collect()
 }
 
 /// Build one batch from the items at `indices`: pixels scaled to [0, 1], labels as Int.
 pub fn make_batch(split: &Split, indices: &[usize], device: &Device) -> Batch {
-    HostBatch::new(split, indices).to_device(device)
+    let pixels = fill_rows(indices.len(), PIXELS, false, |rows, out| convert(split, &indices[rows], out));
+    HostBatch { pixels, labels: labels(split, indices) }.into_batch(device)
 }
 
 /// A loader over one split. `shuffle_seed: None` keeps file order (the test set, or
@@ -169,75 +134,20 @@ impl BatchLoader {
 
 /// One epoch's batches in `order`.
 struct BatchIter {
-    source: Source,
+    feed: Feed,
+    split: Arc<Split>,
+    order: Arc<[usize]>,
     device: Device,
     pos: usize,
-    total: usize,
-}
-
-/// Where an epoch's batches come from.
-enum Source {
-    /// Built ahead on a thread of their own, while the device computes: a GPU backend, and
-    /// ndarray, whose products run on rayon rather than on the team (unchanged there, and not
-    /// measured against building in place).
-    Ahead(Receiver<HostBatch>),
-    /// Built by the kernel team (flex): each batch is posted when the one before it is handed
-    /// out, and the team's helpers build it between that step's products, when they would
-    /// otherwise wait (the step's serial parts: the loss, the Learner's bookkeeping). A batch
-    /// thread beside the products took its time from them and was still often late (2 cores,
-    /// 12 alternated runs: 0.350 against 0.324 s per epoch built in place); building ahead on
-    /// the helpers beat building in place (10 alternated runs, with the backward changes of the
-    /// same session: 0.304 -> 0.288 s). Where nothing can be posted (one thread, or another
-    /// loader's batch is posted) a batch is built in place by this thread and the team.
-    InPlace { split: Arc<Split>, order: Arc<[usize]>, batch_size: usize, next: Option<Pending> },
-}
-
-/// A batch posted for the kernel team's helpers to build ([`Prefilled`]).
-struct Pending {
-    pixels: Prefilled,
-    labels: Vec<i64>,
-}
-
-/// Images per block of a batch built ahead: small, so that a helper a product starts needing is
-/// free within one block.
-const AHEAD_BLOCK: usize = 16;
-
-impl Pending {
-    /// Post the batch of the items at `order[range]`; `None` where it cannot be posted.
-    fn post(split: &Arc<Split>, order: &Arc<[usize]>, range: Range<usize>) -> Option<Pending> {
-        let (images, items, start) = (split.clone(), order.clone(), range.start);
-        let block = move |rows: Range<usize>, out: &mut RowWriter| {
-            convert(&images, &items[start + rows.start..start + rows.end], out);
-        };
-        let pixels = Prefilled::post(range.len(), PIXELS, AHEAD_BLOCK, block)?;
-        let labels = order[range].iter().map(|&i| split.labels[i] as i64).collect();
-        Some(Pending { pixels, labels })
-    }
-
-    /// The batch, once every block is done (the rest done now, here and on the team).
-    fn take(self) -> HostBatch {
-        HostBatch { pixels: self.pixels.take(), labels: self.labels }
-    }
 }
 
 impl BatchIter {
     fn start(split: Arc<Split>, order: Vec<usize>, batch_size: usize, device: Device) -> Self {
-        let total = order.len();
-        if crate::engine::enabled(&device) {
-            let order: Arc<[usize]> = order.into();
-            return BatchIter { source: Source::InPlace { split, order, batch_size, next: None }, device, pos: 0, total };
-        }
-        let (tx, rx) = sync_channel(PREFETCH);
-        // The thread ends after the last batch, or at its next send once the iterator is dropped.
-        // If it cannot start, `tx` is dropped with it and `next` reports the error.
-        let _ = std::thread::Builder::new().name("batches".to_string()).spawn(move || {
-            for chunk in order.chunks(batch_size) {
-                if tx.send(HostBatch::new(&split, chunk)).is_err() {
-                    break;
-                }
-            }
-        });
-        BatchIter { source: Source::Ahead(rx), device, pos: 0, total }
+        let order: Arc<[usize]> = order.into();
+        let (images, items) = (split.clone(), order.clone());
+        let fill = Arc::new(move |rows: Range<usize>, out: &mut RowWriter| convert(&images, &items[rows], out));
+        let feed = Feed::start(&device, order.len(), batch_size, PIXELS, fill);
+        BatchIter { feed, split, order, device, pos: 0 }
     }
 }
 
@@ -245,38 +155,20 @@ impl Iterator for BatchIter {
     type Item = Result<Batch, DatasetError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.total {
-            return None;
-        }
-        let received = match &mut self.source {
-            Source::InPlace { split, order, batch_size, next } => {
-                let end = (self.pos + *batch_size).min(order.len());
-                let host = match next.take() {
-                    Some(posted) => posted.take(),
-                    None => HostBatch::new_on_team(split, &order[self.pos..end]),
-                };
-                let following = end..(end + *batch_size).min(order.len());
-                if !following.is_empty() {
-                    *next = Pending::post(split, order, following);
-                }
-                Ok(host)
-            }
-            Source::Ahead(batches) => batches.recv(),
+        let (items, pixels) = match self.feed.next()? {
+            Ok(batch) => batch,
+            // Reported once; the feed then ends.
+            Err(stopped) => return Some(Err(DatasetError::new(std::io::Error::other(stopped)))),
         };
-        let Ok(host) = received else {
-            // Reported once; the iterator then ends.
-            self.pos = self.total;
-            let why = std::io::Error::other("the batch-building thread did not start or stopped early");
-            return Some(Err(DatasetError::new(why)));
-        };
-        self.pos += host.labels.len();
-        Some(Ok(host.to_device(&self.device)))
+        self.pos = items.end;
+        let host = HostBatch { pixels, labels: labels(&self.split, &self.order[items]) };
+        Some(Ok(host.into_batch(&self.device)))
     }
 }
 
 impl DataLoaderIterator<Batch> for BatchIter {
     fn progress(&self) -> Progress {
-        Progress::new(self.pos, self.total, Some("items".to_string()))
+        Progress::new(self.pos, self.order.len(), Some("items".to_string()))
     }
 }
 
@@ -313,14 +205,14 @@ mod tests {
         let split = synthetic(300, 7);
         // 77 images in shuffled order: a short last block wherever the team has two threads.
         let indices: Vec<usize> = epoch_order(300, 3, 1).into_iter().take(77).collect();
-        let (alone, team) = (HostBatch::new(&split, &indices), HostBatch::new_on_team(&split, &indices));
-        assert_eq!(alone.labels, team.labels);
-        assert!(alone.pixels == team.pixels, "the team's batch differs");
+        let alone = make_batch(&split, &indices, &device()).images.into_data().try_to_vec::<f32>().unwrap();
+        let team = fill_rows(77, PIXELS, true, |rows, out| convert(&split, &indices[rows], out));
+        assert!(alone == team, "the team's batch differs");
         // The last block is the short one: its last image, scaled as the loader scales.
         let last = *indices.last().unwrap();
         let want: Vec<f32> = split.image(last).iter().map(|&p| p as f32 * (1.0 / 255.0)).collect();
-        assert!(team.pixels[76 * PIXELS..] == want[..], "the last image differs");
-        assert!(HostBatch::new_on_team(&split, &[]).pixels.is_empty());
+        assert!(team[76 * PIXELS..] == want[..], "the last image differs");
+        assert!(fill_rows(0, PIXELS, true, |rows, out| convert(&split, &indices[rows], out)).is_empty());
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl Split {
     pub fn take_tail(mut self, n: usize) -> Result<(Split, Split)> {
         let len = self.len();
         if n >= len {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "val_size = {n} leaves no training images (the training split has {len}); choose a val_size below {len}"
             )));
         }

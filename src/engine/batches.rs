@@ -1,14 +1,14 @@
 //! Buffers of rows (a batch's images) filled in blocks by the team: now, on this thread and the
 //! helpers ([`fill_rows`]), or posted for the helpers to fill while they would otherwise wait
-//! ([`Prefilled`]). The rows start uninitialised (zeroing them first cost a third of a pass
-//! more); a [`RowWriter`] hands each block only its own rows, one whole row at a time, and
+//! ([`Prefilled`]). The rows start uninitialised (zeroing them first would be a pass of its
+//! own); a [`RowWriter`] hands each block only its own rows, one whole row at a time, and
 //! counts them, so no row can be read before it is written.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::team::{self, Ahead, Disjoint};
+use super::team::{self, Ahead, Chunks};
 
 /// Writes the rows of one block, in order, each in full.
 pub struct RowWriter<'a> {
@@ -34,6 +34,18 @@ impl<'a> RowWriter<'a> {
         self.written += 1;
     }
 
+    /// The next `n` rows, `row(0)` to `row(n - 1)`, each [`RowWriter::push_scaled`], with the
+    /// rows a few ahead asked of main memory early: rows gathered from all over a large buffer
+    /// (a shuffled batch's images) each began with a wait on memory.
+    pub fn push_gathered<'b>(&mut self, n: usize, row: impl Fn(usize) -> &'b [u8], scale: f32) {
+        for k in 0..n {
+            if k + AHEAD < n {
+                prefetch(row(k + AHEAD));
+            }
+            self.push_scaled(row(k), scale);
+        }
+    }
+
     /// Every row of the block written: checked before the buffer is taken as initialised.
     fn assert_full(&self) {
         let rows = self.out.len() / self.width.max(1);
@@ -41,17 +53,28 @@ impl<'a> RowWriter<'a> {
     }
 }
 
-/// Run `fill` for the rows of block `b` (`block` rows per block) of a `rows x width` buffer at `base`.
-///
-/// # Safety
-/// `base` must hold `rows * width` values, and no one else may touch block `b`'s rows meanwhile.
-unsafe fn fill_block<F: Fn(Range<usize>, &mut RowWriter)>(base: Disjoint<MaybeUninit<f32>>, b: usize, block: usize, rows: usize, width: usize, fill: &F) {
-    let lo = (b * block).min(rows);
-    let hi = (lo + block).min(rows);
-    // SAFETY: the block's rows lie inside the buffer and are this block's alone (the caller's promise).
-    let out = unsafe { std::slice::from_raw_parts_mut(base.at(lo * width), (hi - lo) * width) };
+/// How many rows ahead [`RowWriter::push_gathered`] asks for.
+const AHEAD: usize = 4;
+
+/// Hint the CPU to load `bytes` into its caches (a no-op off x86-64).
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch hint reads nothing architecturally; the pointer is in bounds.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+/// Run `fill` for the rows of block `b` of a buffer cut into blocks of `block` rows of `width`
+/// values: the block's own chunk, which no other block can reach.
+fn fill_block<F: Fn(Range<usize>, &mut RowWriter)>(chunks: &Chunks<MaybeUninit<f32>>, b: usize, block: usize, width: usize, fill: &F) {
+    let out = chunks.take(b);
+    let lo = b * block;
+    let rows = lo..lo + out.len() / width.max(1);
     let mut writer = RowWriter::new(out, width);
-    fill(lo..hi, &mut writer);
+    fill(rows, &mut writer);
     writer.assert_full();
 }
 
@@ -59,32 +82,24 @@ unsafe fn fill_block<F: Fn(Range<usize>, &mut RowWriter)>(base: Disjoint<MaybeUn
 /// this thread and the helpers, one block per thread as the first layer's product splits its
 /// rows (each thread then usually multiplies the images it just wrote, still in its own cache).
 pub fn fill_rows(rows: usize, width: usize, on_team: bool, fill: impl Fn(Range<usize>, &mut RowWriter) + Sync) -> Vec<f32> {
-    let mut values: Vec<MaybeUninit<f32>> = Vec::with_capacity(rows * width);
-    let base = Disjoint::new(values.as_mut_ptr());
+    let mut values: Vec<f32> = Vec::with_capacity(rows * width);
     let per_thread = if on_team { team::width() } else { 1 };
     let block = rows.div_ceil(per_thread).max(1);
-    // SAFETY: the buffer holds `rows * width` values; each block index runs once.
-    let one = |b: usize| unsafe { fill_block(base, b, block, rows, width, &fill) };
-    let blocks = rows.div_ceil(block);
+    let chunks = Chunks::new(&mut values.spare_capacity_mut()[..rows * width], block * width);
+    let one = |b: usize| fill_block(&chunks, b, block, width, &fill);
+    let blocks = chunks.count();
     if on_team { team::run(blocks, &one) } else { (0..blocks).for_each(one) }
-    // SAFETY: the blocks cover every row and each checked that it wrote all of its rows (a
-    // block that did not panicked, and the panic reached here before this line).
+    // SAFETY: the chunks cover every row and each block checked that it wrote all of its rows
+    // (a block that did not panicked, and the panic reached here before this line).
     unsafe { values.set_len(rows * width) };
-    into_f32(values)
-}
-
-fn into_f32(values: Vec<MaybeUninit<f32>>) -> Vec<f32> {
-    let mut values = std::mem::ManuallyDrop::new(values);
-    let (ptr, len, cap) = (values.as_mut_ptr(), values.len(), values.capacity());
-    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, and all `len` values are initialised.
-    unsafe { Vec::from_raw_parts(ptr.cast::<f32>(), len, cap) }
+    values
 }
 
 /// Rows posted for the helpers to fill ahead, in blocks of `block` rows. Owns the buffer: it is
 /// handed out ([`Prefilled::take`]) or freed only once every block is done.
 pub struct Prefilled {
     work: Arc<Ahead>,
-    values: Vec<MaybeUninit<f32>>,
+    values: Vec<f32>,
     len: usize,
 }
 
@@ -93,13 +108,18 @@ impl Prefilled {
     /// helpers to post to (one thread, or other work is posted): then fill them in place.
     pub fn post(rows: usize, width: usize, block: usize, fill: impl Fn(Range<usize>, &mut RowWriter) + Send + Sync + 'static) -> Option<Self> {
         let block = block.max(1);
-        let mut values: Vec<MaybeUninit<f32>> = Vec::with_capacity(rows * width);
-        let base = Disjoint::new(values.as_mut_ptr());
-        // SAFETY: the buffer holds `rows * width` values; each block index runs once.
-        let one = move |b: usize| unsafe { fill_block(base, b, block, rows, width, &fill) };
-        // SAFETY: the buffer lives on the heap, owned by the `Prefilled` built right below (no
-        // step in between can fail), whose `take` and `Drop` wait for every block first.
-        let work = unsafe { Ahead::post(rows.div_ceil(block), Box::new(one)) }?;
+        let mut values: Vec<f32> = Vec::with_capacity(rows * width);
+        let spare = &mut values.spare_capacity_mut()[..rows * width];
+        // SAFETY: lifetime extension only: the buffer lives on the heap, owned by the
+        // `Prefilled` built right below (no step in between can fail), whose `take` and `Drop`
+        // wait for every block, and nothing else touches it meanwhile.
+        let spare: &'static mut [MaybeUninit<f32>] = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr(), spare.len()) };
+        let chunks = Chunks::new(spare, block * width);
+        let blocks = chunks.count();
+        let one = move |b: usize| fill_block(&chunks, b, block, width, &fill);
+        // SAFETY: the blocks write only through `chunks`, valid until the `Prefilled` has waited
+        // for them (above).
+        let work = unsafe { Ahead::post(blocks, Box::new(one)) }?;
         Some(Prefilled { work, values, len: rows * width })
     }
 
@@ -110,7 +130,7 @@ impl Prefilled {
         let mut values = std::mem::take(&mut self.values);
         // SAFETY: every block finished without a panic, and each checked that it wrote all its rows.
         unsafe { values.set_len(self.len) };
-        into_f32(values)
+        values
     }
 }
 

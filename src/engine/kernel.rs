@@ -1,15 +1,16 @@
 //! The fused operations' CPU arithmetic on plain `f32` slices: `act(x @ w + b)` forward and its
 //! three gradients backward, the cross-entropy and its gradient, and the SGD step.
 //!
-//! Why not Burn's own ops: on 2 cores, flex's matmul asks `gemm` to parallelise one 256x784x256
-//! product internally, which reaches about 60 % of what two single-threaded products on half the
-//! rows each reach (and allocates zeroed outputs). Here each thread runs `gemm` on its own rows,
+//! Why not Burn's own ops: flex's matmul asks `gemm` to parallelise each product internally,
+//! which on few cores reaches well under what single-threaded products on each thread's own
+//! rows reach (docs/performance.md), and allocates zeroed outputs. Here each thread runs `gemm` on its own rows,
 //! the bias is the product's starting value, and ReLU (and its mask, backward) run on rows that
 //! are still in that thread's cache. No allocation is zeroed first.
 
 use gemm::Parallelism;
 
-use super::team;
+use super::team::{self, Chunks};
+use super::vmath::{self, DropMask};
 
 /// A matrix in a slice: element `(r, c)` is `data[r * rs + c * cs]`, strides non-negative.
 #[derive(Clone, Copy, Debug)]
@@ -73,7 +74,9 @@ fn rows_per_block(m: usize, threads: usize) -> usize {
 /// call wider than 64 columns and taller than 3 rows, but otherwise from the call's own shape
 /// (a call at most 64 x 64 takes another chunk once `k` > 512, one of at most 256 outputs another
 /// kernel). So only products wider than 64 are split, into blocks of at least 8 rows; smaller
-/// ones, and products too small to gain, run whole.
+/// ones, and products too small to gain, run whole. That rests on gemm's internals: Cargo.toml
+/// pins its version, and a test (`gemm_sums_in_chunks_of_k_that_only_k_decides`) fails if
+/// another version blocks the chapter's products otherwise.
 fn product_block_len(m: usize, n: usize, macs: usize, threads: usize) -> usize {
     if macs < SPLIT_MIN_MACS || n <= SPLIT_MIN_COLS {
         return m.max(1);
@@ -125,22 +128,20 @@ fn product(a: View, b: View, init: Option<&[f32]>, finish: impl Fn(&mut [f32]) +
     }
     let mut out: Vec<f32> = Vec::with_capacity(m * n);
     let block = product_block_len(m, n, m * n * a.cols, team::width());
-    let base = team::Disjoint::new(out.as_mut_ptr());
-    team::run(m.div_ceil(block), &|i| {
-        let (r0, rows) = (i * block, block.min(m - i * block));
-        // SAFETY: blocks are disjoint row ranges inside the vector's capacity of `m * n`.
-        let dst = unsafe { base.at(r0 * n) };
+    let blocks = Chunks::new(&mut out.spare_capacity_mut()[..m * n], block * n);
+    team::run(blocks.count(), &|i| {
+        let dst = blocks.take(i);
         if let Some(row) = init {
-            for r in 0..rows {
-                // SAFETY: row `r` of this block, inside the capacity; nothing reads it yet.
-                unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), dst.add(r * n), n) };
-            }
+            dst.chunks_exact_mut(n).for_each(|r| {
+                r.write_copy_of_slice(row);
+            });
         }
-        // SAFETY: the block's `rows * n` slots are in the capacity and gemm writes them all (or
-        // reads back what `init` wrote first).
-        unsafe { gemm_into(dst, Layout::RowMajor, a.row_block(r0, rows), b, init.is_some()) };
+        let rows = a.row_block(i * block, dst.len() / n);
+        // SAFETY: `dst` holds the block's `rows * n` slots, and gemm writes every one of them
+        // (reading back what `init` wrote first).
+        unsafe { gemm_into(dst.as_mut_ptr().cast(), Layout::RowMajor, rows, b, init.is_some()) };
         // SAFETY: every slot of the block was written just above.
-        finish(unsafe { std::slice::from_raw_parts_mut(dst, rows * n) });
+        finish(unsafe { dst.assume_init_mut() });
     });
     // SAFETY: the blocks cover all `m * n` slots and each was fully written.
     unsafe { out.set_len(m * n) };
@@ -211,7 +212,7 @@ pub fn linear_forward(x: View, w: View, b: &[f32], act: Act) -> Vec<f32> {
         Act::Identity => {}
         Act::Relu => block.iter_mut().for_each(|v| *v = relu(*v)),
         Act::Sigmoid => block.iter_mut().for_each(|v| *v = sigmoid(*v)),
-        Act::Tanh => super::vmath::tanh_in_place(block),
+        Act::Tanh => vmath::tanh_in_place(block),
     })
 }
 
@@ -302,8 +303,9 @@ const NARROW: usize = 16;
 /// Per-row cross-entropy of `logits` (row-major, `classes` wide) against `targets`, and the
 /// softmax probabilities the backward pass needs: `(losses, probabilities)`.
 ///
-/// `loss = log(sum(exp(x - max))) + max - x[target]`, Burn's `log_softmax` then `gather`, row by
-/// row: the maximum, the shifted exponentials, their sum, the normalisation and the loss.
+/// `loss = -((x[target] - max) - log(sum(exp(x - max))))`, Burn's `log_softmax`, `gather` and
+/// `neg`, row by row: the maximum, the shifted exponentials, their sum, the normalisation and
+/// the loss.
 pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(logits.len(), classes * targets.len(), "one row of logits per target");
     assert!(classes > 0, "at least one class");
@@ -312,28 +314,27 @@ pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> (Vec<
     }
     let rows = targets.len();
     let (mut losses, mut probs) = (Vec::<f32>::with_capacity(rows), Vec::<f32>::with_capacity(rows * classes));
-    let loss_at = team::Disjoint::new(losses.as_mut_ptr());
-    let prob_at = team::Disjoint::new(probs.as_mut_ptr().cast::<std::mem::MaybeUninit<f32>>());
     // Rows split between the threads when there are enough: the exponentials, a library call
-    // each, are most of the time.
-    // Rows are independent here, so any split gives the same bits.
+    // each, are most of the time. Rows are independent here, so any split gives the same bits.
     let block = if rows * classes < 1 << 10 { rows.max(1) } else { rows_per_block(rows, team::width()) };
-    team::run(rows.div_ceil(block), &|b| {
-        let (r0, r1) = (b * block, ((b + 1) * block).min(rows));
-        for r in r0..r1 {
+    let loss_blocks = Chunks::new(&mut losses.spare_capacity_mut()[..rows], block);
+    let prob_blocks = Chunks::new(&mut probs.spare_capacity_mut()[..rows * classes], block * classes);
+    team::run(loss_blocks.count(), &|b| {
+        let (loss_out, prob_out) = (loss_blocks.take(b), prob_blocks.take(b));
+        for ((k, loss), slots) in loss_out.iter_mut().enumerate().zip(prob_out.chunks_exact_mut(classes)) {
+            let r = b * block + k;
             let row = &logits[r * classes..(r + 1) * classes];
-            // SAFETY: each block writes only its own rows, inside the capacities.
-            let slots = unsafe { std::slice::from_raw_parts_mut(prob_at.at(r * classes), classes) };
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             slots.iter_mut().zip(row).for_each(|(p, &x)| {
                 p.write((x - max).exp());
             });
             // SAFETY: every slot of the row was written just above.
-            let p = unsafe { std::slice::from_raw_parts_mut(slots.as_mut_ptr().cast::<f32>(), classes) };
+            let p = unsafe { slots.assume_init_mut() };
             let sum: f32 = p.iter().sum();
             p.iter_mut().for_each(|p| *p /= sum);
-            // SAFETY: as above.
-            unsafe { loss_at.at(r).write(sum.ln() + max - row[targets[r]]) };
+            // Burn's `-(log_softmax)[target]`, rounded in its order: a sure answer's loss of
+            // zero is Burn's -0.0.
+            loss.write(-((row[targets[r]] - max) - sum.ln()));
         }
     });
     // SAFETY: the blocks covered every row and wrote its loss and all its probabilities.
@@ -360,12 +361,9 @@ pub fn cross_entropy_backward(mut probs: Vec<f32>, classes: usize, targets: &[us
 /// its own output): in place when `w` is writable, else into `out`.
 pub fn sgd_step(w: &mut [f32], g: &[f32], lr: f32) {
     assert_eq!(w.len(), g.len(), "one gradient per weight");
-    let base = team::Disjoint::new(w.as_mut_ptr());
-    in_chunks(w.len(), |lo, hi| {
-        // SAFETY: chunks are disjoint ranges of `w`, which outlives the run.
-        let w = unsafe { std::slice::from_raw_parts_mut(base.at(lo), hi - lo) };
+    in_chunks(w, |lo, w| {
         // `w - g * lr`, rounded as Burn's `tensor - grad.mul_scalar(lr)` rounds it.
-        w.iter_mut().zip(&g[lo..hi]).for_each(|(w, &g)| *w -= g * lr);
+        w.iter_mut().zip(&g[lo..]).for_each(|(w, &g)| *w -= g * lr);
     });
 }
 
@@ -374,67 +372,25 @@ pub fn sgd_step(w: &mut [f32], g: &[f32], lr: f32) {
 /// the reads a fresh buffer's first writes cost (the gradient was just written, by this core).
 pub fn sgd_over_gradient(w: &[f32], g: &mut [f32], lr: f32) {
     assert_eq!(w.len(), g.len(), "one gradient per weight");
-    let base = team::Disjoint::new(g.as_mut_ptr());
-    in_chunks(w.len(), |lo, hi| {
-        // SAFETY: chunks are disjoint ranges of `g`, which outlives the run.
-        let g = unsafe { std::slice::from_raw_parts_mut(base.at(lo), hi - lo) };
-        g.iter_mut().zip(&w[lo..hi]).for_each(|(g, &w)| *g = w - *g * lr);
-    });
-}
-
-/// Dropout's mask for one call: element `i` is kept when a hash of `(key, i)` falls below
-/// `keep`. Drawn from its position alone, so any split between threads gives the same mask, and
-/// the backward pass recomputes it instead of storing it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DropMask {
-    pub key: u64,
-    /// Keep an element when its 24-bit draw is below this (`keep * 2^24`).
-    threshold: u32,
-}
-
-impl DropMask {
-    /// The mask keeping each element with probability `keep` (in `[0, 1]`).
-    pub fn new(key: u64, keep: f64) -> Self {
-        Self { key, threshold: (keep.clamp(0.0, 1.0) * (1u64 << 24) as f64) as u32 }
-    }
-
-    /// 1.0 where element `i` is kept, else 0.0.
-    #[inline(always)]
-    pub fn at(self, i: usize) -> f32 {
-        // Two rounds of murmur3's finaliser over the index and each half of the key.
-        let fmix = |mut h: u32| {
-            h ^= h >> 16;
-            h = h.wrapping_mul(0x85eb_ca6b);
-            h ^= h >> 13;
-            h = h.wrapping_mul(0xc2b2_ae35);
-            h ^ (h >> 16)
-        };
-        let h = fmix((i as u32).wrapping_mul(0x9e37_79b1) ^ self.key as u32);
-        let h = fmix(h ^ (self.key >> 32) as u32);
-        if (h >> 8) < self.threshold { 1.0 } else { 0.0 }
-    }
+    in_chunks(g, |lo, g| g.iter_mut().zip(&w[lo..]).for_each(|(g, &w)| *g = w - *g * lr));
 }
 
 /// Burn's dropout given the mask: `(x * m) * scale`, in place (a dropped infinity becomes NaN,
 /// as `inf * 0` does in Burn's). Its backward is the same pass over the gradient with the
 /// factors the other way round, `(g * scale) * m`: what Burn's two multiplications give.
 pub fn dropout_in_place(v: &mut [f32], mask: DropMask, scale: f32, backward: bool) {
-    let base = team::Disjoint::new(v.as_mut_ptr());
-    in_chunks(v.len(), |lo, hi| {
-        // SAFETY: chunks are disjoint ranges of `v`, which outlives the run.
-        let part = unsafe { std::slice::from_raw_parts_mut(base.at(lo), hi - lo) };
-        super::vmath::dropout_pass(part, lo, mask, scale, backward);
-    });
+    in_chunks(v, |lo, part| vmath::dropout_pass(part, lo, mask, scale, backward));
 }
 
-/// `pass(lo, hi)` over `0..n` in chunks, for the SGD step. The step is bound by memory traffic,
-/// not arithmetic: a large matrix is split between the threads, so that each core fetches its own
-/// part (this halved the step of the 784x256 weight), and each core usually gets the part of the
-/// gradient that its half of the product just wrote. A small one stays on this thread.
-fn in_chunks(n: usize, pass: impl Fn(usize, usize) + Sync) {
-    let threads = team::width();
+/// `pass(offset, part)` over `v` in chunks, for the SGD step. The step is bound by memory
+/// traffic, not arithmetic: a large buffer is split between the threads, so that each core
+/// fetches its own part, and each core usually gets the part of the gradient that its half of
+/// the product just wrote. A small one stays on this thread.
+fn in_chunks(v: &mut [f32], pass: impl Fn(usize, &mut [f32]) + Sync) {
+    let (n, threads) = (v.len(), team::width());
     let chunk = if n < 1 << 16 || threads == 1 { n.max(1) } else { n.div_ceil(threads).div_ceil(16) * 16 };
-    team::run(n.div_ceil(chunk), &|i| pass(i * chunk, ((i + 1) * chunk).min(n)));
+    let parts = Chunks::new(v, chunk);
+    team::run(parts.count(), &|i| pass(i * chunk, parts.take(i)));
 }
 
 /// Sum over rows of a row-major matrix with `n` columns.
@@ -446,17 +402,19 @@ fn column_sums(a: &[f32], n: usize) -> Vec<f32> {
     sums
 }
 
-/// How many rows of `values` (`classes` per row) have their largest value at the row's label.
-/// The first maximum wins a tie, as Burn's `argmax` does.
+/// How many rows of `values` (`classes` per row) have their `argmax` at the row's label, as
+/// Burn's `argmax` picks it (flex's and ndarray's alike): the first NaN of a row if it has one,
+/// else the first of its largest values.
 pub fn count_correct(values: &[f32], classes: usize, labels: impl IntoIterator<Item = i64>) -> usize {
     values
         .chunks_exact(classes.max(1))
         .zip(labels)
         .map(|(row, label)| {
-            // Branch-free (a select per value): the comparisons are unpredictable.
+            // Branch-free (a select per value): the comparisons are unpredictable. Once the best
+            // is NaN nothing replaces it.
             let (mut best, mut max) = (0, f32::NEG_INFINITY);
             for (c, &v) in row.iter().enumerate() {
-                let more = v > max;
+                let more = !max.is_nan() && (v > max || v.is_nan());
                 best = if more { c } else { best };
                 max = if more { v } else { max };
             }
@@ -468,6 +426,7 @@ pub fn count_correct(values: &[f32], classes: usize, labels: impl IntoIterator<I
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::team::tests::with_width;
 
     #[test]
     fn counts_rows_whose_largest_value_is_the_label_first_maximum_on_ties() {
@@ -475,6 +434,38 @@ mod tests {
         assert_eq!(count_correct(&values, 3, [1, 2, 0, 2]), 4);
         assert_eq!(count_correct(&values, 3, [0, 2, 1, 0]), 1);
         assert_eq!(count_correct(&[], 3, []), 0);
+    }
+
+    /// Row by row, the count takes the index Burn's `argmax` takes on flex: NaN anywhere in a row
+    /// (the first NaN wins), infinities, ties, signed zeros, every value -inf.
+    #[test]
+    fn the_count_follows_burns_argmax_with_nan() {
+        use burn::tensor::{Tensor, TensorData};
+        let (nan, inf) = (f32::NAN, f32::INFINITY);
+        let rows: [[f32; 4]; 12] = [
+            [nan, 1.0, 2.0, 3.0],
+            [1.0, nan, 5.0, nan],
+            [1.0, 2.0, 3.0, nan],
+            [-inf, -inf, -inf, -inf],
+            [-inf, nan, inf, 0.0],
+            [inf, inf, 1.0, nan],
+            [-0.0, 0.0, -0.0, 0.0],
+            [0.0, -0.0, 0.0, -1.0],
+            [2.0, 2.0, 1.0, 2.0],
+            [-3.0, -1.0, -1.0, -2.0],
+            [nan, nan, nan, nan],
+            [1e-40, -1e-40, 0.0, 1e-45],
+        ];
+        let values: Vec<f32> = rows.iter().flatten().copied().collect();
+        let logits = Tensor::<2>::from_data(TensorData::new(values.clone(), [rows.len(), 4]), &burn::tensor::Device::flex());
+        let burns: Vec<i64> = logits.argmax(1).reshape([rows.len()]).into_data().convert::<i64>().try_to_vec().unwrap();
+        assert_eq!(burns[..4], [0, 1, 3, 0], "Burn's argmax: the first NaN, else the first maximum");
+        for (r, &b) in burns.iter().enumerate() {
+            let row = &values[r * 4..(r + 1) * 4];
+            for label in 0..4 {
+                assert_eq!(count_correct(row, 4, [label]), usize::from(label == b), "row {r} {row:?}, label {label}: Burn's argmax is {b}");
+            }
+        }
     }
 
     fn naive(a: View, b: View) -> Vec<f32> {
@@ -658,30 +649,38 @@ mod tests {
         assert!(losses[2] < 1e-6 && grad[6..].iter().all(|g| g.abs() < 1e-6));
     }
 
+    /// Thread counts the split tests try, each forced on this thread ([`with_width`]) whatever
+    /// the machine has: the work is cut as for that many threads.
+    const WIDTHS: [usize; 7] = [2, 3, 4, 8, 13, 16, 64];
+
     #[test]
     fn split_work_gives_the_bits_one_thread_gives() {
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         // The cross-entropy, split by rows on the team.
         let (logits, targets) = (values(256 * 10, 11).iter().map(|v| v * 8.0).collect::<Vec<_>>(), (0..256).map(|i| i % 10).collect::<Vec<_>>());
-        assert_eq!(cross_entropy(&logits, 10, &targets), one.install(|| cross_entropy(&logits, 10, &targets)));
+        let alone = with_width(1, || cross_entropy(&logits, 10, &targets));
         // The output layer's backward: both gradients of its products at once.
         let (xd, wd) = (values(256 * 256, 12), values(256 * 10, 13));
         let (x, w) = (View::rows(&xd, 256, 256), View::rows(&wd, 256, 10));
         let all = Wanted { x: true, w: true, b: true };
-        let grads = || linear_backward(x, w, None, values(256 * 10, 15), Act::Identity, all);
-        let (split, alone) = (grads(), one.install(grads));
-        assert_eq!((split.x, split.w, split.b), (alone.x, alone.w, alone.b));
-    }
-
-    #[test]
-    fn sgd_step_rounds_as_two_separate_passes_do() {
-        let (mut w, g) = (values(100_003, 1), values(100_003, 2));
-        let want: Vec<f32> = w.iter().zip(&g).map(|(&w, &g)| { let delta = g * 0.1f32; w - delta }).collect();
-        let mut over = g.clone();
-        sgd_over_gradient(&w, &mut over, 0.1);
-        assert_eq!(over, want);
-        sgd_step(&mut w, &g, 0.1);
-        assert_eq!(w, want);
+        let grads = || {
+            let g = linear_backward(x, w, None, values(256 * 10, 15), Act::Identity, all);
+            (g.x, g.w, g.b)
+        };
+        let one = with_width(1, grads);
+        // The SGD step over a weight large enough to split, in place and over the gradient.
+        let (w0, g0) = (values(200_003, 16), values(200_003, 17));
+        let sgd = || {
+            let (mut w, mut over) = (w0.clone(), g0.clone());
+            sgd_step(&mut w, &g0, 0.1);
+            sgd_over_gradient(&w0, &mut over, 0.1);
+            (w, over)
+        };
+        let sgd_alone = with_width(1, sgd);
+        for threads in WIDTHS {
+            assert_eq!(with_width(threads, || cross_entropy(&logits, 10, &targets)), alone, "cross-entropy on {threads} threads");
+            assert_eq!(with_width(threads, grads), one, "the output layer's gradients on {threads} threads");
+            assert_eq!(with_width(threads, sgd), sgd_alone, "the SGD step on {threads} threads");
+        }
     }
 
     #[test]
@@ -695,15 +694,17 @@ mod tests {
         let (a, b) = (DropMask::new(1, 0.5), DropMask::new(2, 0.5));
         let agree = (0..4096).filter(|&i| a.at(i) == b.at(i)).count();
         assert!((1800..2300).contains(&agree), "two keys agree on {agree} of 4096 elements");
-        // In place on the team and on one thread: the same bits, forward and backward.
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        // In place split as for 2 to 64 threads and on one: the same bits, forward and backward.
         for backward in [false, true] {
             let v = values(300_001, 5);
-            let (mut split, mut alone) = (v.clone(), v);
-            dropout_in_place(&mut split, a, 1.25, backward);
-            one.install(|| dropout_in_place(&mut alone, a, 1.25, backward));
-            assert!(same(&split, &alone));
-            assert!(split.iter().enumerate().all(|(i, &y)| (y == 0.0) == (a.at(i) == 0.0) || values(300_001, 5)[i] == 0.0));
+            let mut alone = v.clone();
+            with_width(1, || dropout_in_place(&mut alone, a, 1.25, backward));
+            assert!(alone.iter().enumerate().all(|(i, &y)| (y == 0.0) == (a.at(i) == 0.0) || v[i] == 0.0));
+            for threads in WIDTHS {
+                let mut split = v.clone();
+                with_width(threads, || dropout_in_place(&mut split, a, 1.25, backward));
+                assert!(same(&split, &alone), "{threads} threads");
+            }
         }
     }
 
@@ -726,33 +727,152 @@ mod tests {
         assert_eq!(product_block_len(256, 256, 1 << 30, 2), 128);
     }
 
-    /// `a @ b` computed in row blocks of `block` rows, as `product` splits it.
-    fn in_blocks(a: View, b: View, block: usize) -> Vec<f32> {
-        let mut out = Vec::new();
-        for r0 in (0..a.rows).step_by(block) {
-            let rows = block.min(a.rows - r0);
-            let mut part = vec![0.0f32; rows * b.cols];
-            // SAFETY: `part` holds the block's `rows * b.cols` outputs.
-            unsafe { gemm_into(part.as_mut_ptr(), Layout::RowMajor, a.row_block(r0, rows), b, false) };
-            out.extend(part);
-        }
-        out
+    /// Layer sizes of the chapter's recipes (config/*.toml, docs/performance.md's table).
+    const LAYERS: [&[usize]; 5] = [&[784, 256, 10], &[784, 256, 256, 10], &[784, 256, 128, 64, 10], &[784, 16, 10], &[784, 1024, 10]];
+
+    /// Batch sizes of those recipes, and the short last batches of 60,000 and 10,000 images.
+    const BATCHES: [usize; 8] = [256, 96, 16, 32, 64, 1024, 608, 784];
+
+    /// A product as a layer runs it: its operands' layouts and whether it starts from a bias.
+    #[derive(Clone, Copy, Debug)]
+    enum Kind {
+        /// `x @ w + b`, both row-major.
+        Forward,
+        /// `g @ w^T`, the input gradient: `w` read transposed.
+        InputGradient,
+        /// `x^T @ g`, the weight gradient: `x` read transposed (outputs wider than [`NARROW`]).
+        WeightGradient,
     }
 
-    #[test]
-    fn the_bits_of_a_product_do_not_depend_on_the_thread_count() {
-        // Shapes of the chapter's recipes, deep sums (k > 512: gemm's chunking shows) and
-        // narrow outputs among them: layer products, input gradients, weight gradients.
-        for (m, k, n) in [(256, 784, 256), (1024, 784, 16), (784, 1024, 32), (784, 1024, 256), (64, 784, 1100), (203, 600, 70), (1024, 1024, 1), (300, 1024, 3)] {
-            let (a, b) = (values(m * k, 3), values(k * n, 4));
-            let (a, b) = (View::rows(&a, m, k), View::rows(&b, k, n));
-            let whole = in_blocks(a, b, m);
-            for threads in [1, 2, 3, 4, 8, 13, 16, 64] {
-                let block = product_block_len(m, n, m * n * k, threads);
-                let split = in_blocks(a, b, block);
-                let same = whole.iter().zip(&split).all(|(x, y)| x.to_bits() == y.to_bits());
-                assert!(same, "{m}x{k}x{n} on {threads} threads ({block}-row blocks) differs from one thread");
+    /// Every product of the chapter's recipes, `(kind, m, k, n)`, once each.
+    fn chapter_products() -> Vec<(Kind, usize, usize, usize)> {
+        let mut all = Vec::new();
+        for layers in LAYERS {
+            for b in BATCHES {
+                for (l, w) in layers.windows(2).enumerate() {
+                    let (d_in, d_out) = (w[0], w[1]);
+                    all.push((Kind::Forward, b, d_in, d_out));
+                    if l > 0 {
+                        all.push((Kind::InputGradient, b, d_out, d_in));
+                    }
+                    if d_out > NARROW {
+                        all.push((Kind::WeightGradient, d_in, b, d_out));
+                    }
+                }
             }
         }
+        all.sort_by_key(|&(kind, m, k, n)| (kind as u8, m, k, n));
+        all.dedup_by_key(|p| (p.0 as u8, p.1, p.2, p.3));
+        all
+    }
+
+    /// Operands of one product, stored as the layer stores them, and the bias for a forward one.
+    struct Operands {
+        a: Vec<f32>,
+        b: Vec<f32>,
+        bias: Vec<f32>,
+        kind: Kind,
+        m: usize,
+        k: usize,
+        n: usize,
+    }
+
+    impl Operands {
+        fn new(kind: Kind, m: usize, k: usize, n: usize) -> Self {
+            Self { a: values(m * k, 3), b: values(k * n, 4), bias: values(n, 5), kind, m, k, n }
+        }
+
+        /// `(a, b)` as views of the product's `[m, k]` and `[k, n]` operands.
+        fn views(&self) -> (View<'_>, View<'_>) {
+            let (m, k, n) = (self.m, self.k, self.n);
+            match self.kind {
+                Kind::Forward => (View::rows(&self.a, m, k), View::rows(&self.b, k, n)),
+                Kind::InputGradient => (View::rows(&self.a, m, k), View::rows(&self.b, n, k).t()),
+                Kind::WeightGradient => (View::rows(&self.a, k, m).t(), View::rows(&self.b, k, n)),
+            }
+        }
+
+        fn init(&self) -> Option<&[f32]> {
+            matches!(self.kind, Kind::Forward).then_some(&self.bias[..])
+        }
+
+        /// The product as `product` computes it, split as for this thread's width.
+        fn product(&self) -> Vec<f32> {
+            let (a, b) = self.views();
+            product(a, b, self.init(), |_| {})
+        }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The guard of the thread-count promise: every product of the chapter's recipes, split as
+    /// for 2 to 64 threads, gives the bits it gives whole on one thread.
+    #[test]
+    fn the_bits_of_a_product_do_not_depend_on_the_thread_count() {
+        let mut split_somewhere = 0;
+        for (kind, m, k, n) in chapter_products() {
+            let ops = Operands::new(kind, m, k, n);
+            let whole = bits(&with_width(1, || ops.product()));
+            for threads in WIDTHS {
+                let block = product_block_len(m, n, m * n * k, threads);
+                split_somewhere += usize::from(block < m);
+                let split = bits(&with_width(threads, || ops.product()));
+                assert!(whole == split, "{kind:?} {m}x{k}x{n} on {threads} threads ({block}-row blocks) differs from one thread");
+            }
+        }
+        assert!(split_somewhere > 300, "the products are split ({split_somewhere} times)");
+    }
+
+    /// Element `(i, j)` as gemm 0.19 sums it: over `k` in consecutive chunks of `chunk`, each
+    /// summed from zero one fused multiply-add at a time, then added to the element in order
+    /// (the first chunk replacing it unless the product starts from `init`).
+    fn summed_in_chunks(a: View, b: View, init: Option<&[f32]>, i: usize, j: usize, chunk: usize) -> f32 {
+        let mut dst = init.map(|bias| bias[j]);
+        for start in (0..a.cols).step_by(chunk) {
+            let mut acc = 0.0f32;
+            for p in start..(start + chunk).min(a.cols) {
+                acc = a.data[i * a.rs + p * a.cs].mul_add(b.data[p * b.rs + j * b.cs], acc);
+            }
+            dst = Some(dst.map_or(acc, |d| d + acc));
+        }
+        dst.unwrap_or(0.0)
+    }
+
+    /// What the thread-count promise takes from gemm, checked where it shows: for every product
+    /// of the chapter's recipes that is ever split, whole and split as for 2 to 64 threads, each
+    /// element (sampled: the rows at the edges of every block, a spread of columns) is the sum
+    /// [`summed_in_chunks`] gives, with one chunk length for all products of the same `k`. A
+    /// gemm whose blocking depends on the rows of a call, or sums otherwise, fails here
+    /// (Cargo.toml pins gemm with `=`; bump it only with this test passing).
+    #[test]
+    fn gemm_sums_in_chunks_of_k_that_only_k_decides() {
+        let mut chunk_of_k = std::collections::BTreeMap::new();
+        for (kind, m, k, n) in chapter_products() {
+            let blocks: Vec<(usize, usize)> = WIDTHS.iter().map(|&t| (t, product_block_len(m, n, m * n * k, t))).filter(|&(_, b)| b < m).collect();
+            if blocks.is_empty() {
+                continue; // always whole: the same call on every thread count
+            }
+            let ops = Operands::new(kind, m, k, n);
+            let (a, b) = ops.views();
+            let cols: Vec<usize> = [0, 1, 7, 8, 15, 16, n / 2, n - 2, n - 1].into_iter().filter(|&j| j < n).collect();
+            let check = |got: &[f32], rows: &[usize], chunk: usize| {
+                rows.iter().all(|&i| cols.iter().all(|&j| got[i * n + j].to_bits() == summed_in_chunks(a, b, ops.init(), i, j, chunk).to_bits()))
+            };
+            let whole = with_width(1, || ops.product());
+            let edges = [0, 1, m / 2, m - 1];
+            let chunk = *chunk_of_k.entry(k).or_insert_with(|| {
+                (1..=8).map(|parts| k.div_ceil(parts)).find(|&c| check(&whole, &edges, c))
+                    .unwrap_or_else(|| panic!("{kind:?} {m}x{k}x{n}: gemm no longer sums in equal chunks of k"))
+            });
+            assert!(check(&whole, &edges, chunk), "{kind:?} {m}x{k}x{n}: another chunk of k={k} than the other products'");
+            for (threads, block) in blocks {
+                let rows: Vec<usize> = (0..m).step_by(block).flat_map(|r| [r, r + 1, (r + block).min(m) - 1]).collect();
+                let split = with_width(threads, || ops.product());
+                assert!(check(&split, &rows, chunk), "{kind:?} {m}x{k}x{n} in {block}-row blocks: not summed in chunks of {chunk}");
+            }
+        }
+        assert!(!chunk_of_k.is_empty());
     }
 }

@@ -7,8 +7,6 @@
 //! Burn's semantics for the special values exactly (NaN stays NaN, ±inf gives ±1, -0.0 stays
 //! -0.0) and is within 2 ulp of `tanhf` elsewhere (a test sweeps the finite floats).
 
-use super::kernel::DropMask;
-
 /// `tanh(x)` for one value, written so that a loop over it vectorises.
 ///
 /// - `|x| < 0.625`: `x + x * x^2 * P(x^2)`, the Taylor series to `x^19` (the rest is below a
@@ -16,7 +14,7 @@ use super::kernel::DropMask;
 /// - otherwise: `1 - 2 / (e^(2|x|) + 1)` with the sign of `x` (little cancellation there), `e^y`
 ///   from `2^n * e^r`, `|r| <= ln2 / 2`, to `r^7`; `|x|` is clamped to 9.5, beyond which `tanh` rounds to 1.
 #[inline(always)]
-fn tanh_lane(x: f32) -> f32 {
+pub(super) fn tanh_lane(x: f32) -> f32 {
     let a = x.abs();
     // The small-argument series.
     let x2 = x * x;
@@ -35,7 +33,8 @@ fn tanh_lane(x: f32) -> f32 {
     // The large-argument form through e^(2|x|).
     let y = 2.0 * a.min(9.5);
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
-    let n = (y * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let t = y * std::f32::consts::LOG2_E + ROUND;
+    let n = t - ROUND;
     // ln 2 in two parts, so that `n * LN2_HI` is exact.
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
@@ -48,12 +47,17 @@ fn tanh_lane(x: f32) -> f32 {
     let e = e * r + 0.5;
     let e = e * r + 1.0;
     let e = e * r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from the integer in `t`'s low bits: `n as i32`, a saturating conversion, does not
+    // vectorise. `n` is in 0..=27 here (`y` is at most 19), so this is the same value.
+    let scale = f32::from_bits((t.to_bits() - ROUND.to_bits() + 127) << 23);
     let large = (1.0 - 2.0 / (e * scale + 1.0)).copysign(x);
     let v = if a < 0.625 { small } else { large };
     if x.is_nan() { x } else { v }
 }
 
+// Inlined into each `target_feature` function below, which otherwise only call the baseline
+// build of this loop.
+#[inline(always)]
 fn tanh_each(v: &mut [f32]) {
     v.iter_mut().for_each(|v| *v = tanh_lane(*v));
 }
@@ -72,6 +76,10 @@ fn tanh_avx2(v: &mut [f32]) {
 
 /// `tanh` of every value of `v`, in place, with the widest vector units this CPU has.
 pub fn tanh_in_place(v: &mut [f32]) {
+    #[cfg(feature = "team-alternatives")]
+    if super::vmath_alt::divert_tanh(v) {
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -86,10 +94,43 @@ pub fn tanh_in_place(v: &mut [f32]) {
     tanh_each(v);
 }
 
+/// Dropout's mask for one call: element `i` is kept when a hash of `(key, i)` falls below
+/// `keep`. Drawn from its position alone, so any split between threads gives the same mask, and
+/// the backward pass recomputes it instead of storing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropMask {
+    pub key: u64,
+    /// Keep an element when its 24-bit draw is below this (`keep * 2^24`).
+    threshold: u32,
+}
+
+impl DropMask {
+    /// The mask keeping each element with probability `keep` (in `[0, 1]`).
+    pub fn new(key: u64, keep: f64) -> Self {
+        Self { key, threshold: (keep.clamp(0.0, 1.0) * (1u64 << 24) as f64) as u32 }
+    }
+
+    /// 1.0 where element `i` is kept, else 0.0.
+    #[inline(always)]
+    pub fn at(self, i: usize) -> f32 {
+        // Two rounds of murmur3's finaliser over the index and each half of the key.
+        let fmix = |mut h: u32| {
+            h ^= h >> 16;
+            h = h.wrapping_mul(0x85eb_ca6b);
+            h ^= h >> 13;
+            h = h.wrapping_mul(0xc2b2_ae35);
+            h ^ (h >> 16)
+        };
+        let h = fmix((i as u32).wrapping_mul(0x9e37_79b1) ^ self.key as u32);
+        let h = fmix(h ^ (self.key >> 32) as u32);
+        if (h >> 8) < self.threshold { 1.0 } else { 0.0 }
+    }
+}
+
 /// `v[i] = (v[i] * m) * scale` (`backward`: `(v[i] * scale) * m`) for the mask's elements
 /// `offset + i`.
 #[inline(always)]
-fn dropout_each(v: &mut [f32], offset: usize, mask: DropMask, scale: f32, backward: bool) {
+pub(super) fn dropout_each(v: &mut [f32], offset: usize, mask: DropMask, scale: f32, backward: bool) {
     if backward {
         v.iter_mut().enumerate().for_each(|(i, v)| *v = (*v * scale) * mask.at(offset + i));
     } else {

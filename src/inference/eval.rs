@@ -36,6 +36,9 @@ pub struct Mistake {
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub model: String,
+    /// The checkpoint's epoch when one was evaluated (`eval --checkpoint`); absent for the final model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<usize>,
     pub samples: u64,
     pub loss: f64,
     pub accuracy: f64,
@@ -89,6 +92,7 @@ pub fn evaluate(model: &Mlp, split: &Split, device: &Device, label: &str) -> Res
         .collect();
     Ok(EvalReport {
         model: label.to_string(),
+        checkpoint: None,
         samples: n,
         loss: loss_sum / n.max(1) as f64,
         accuracy: correct as f64 / n.max(1) as f64,
@@ -132,7 +136,7 @@ impl EvalReport {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).map_err(|e| Error::failure(format!("cannot encode eval.json: {e}")))?;
+        let json = serde_json::to_string_pretty(self).map_err(|e| Error::failure_with("cannot encode eval.json", e))?;
         atomic_write(path, json.as_bytes()).map_err(|e| Error::io("cannot write", path, e))
     }
 }

@@ -13,14 +13,12 @@ use crate::error::{Error, Result};
 use crate::model::Mlp;
 
 pub use eval::{ClassAccuracy, EvalReport, MISTAKES, Mistake, evaluate};
-pub use picture::{PreparedImage, prepare_gray, prepare_image, prepare_luma_alpha};
+pub use picture::{BLANK_PIXELS, OBJECT as OBJECT_LEVEL, PreparedImage, prepare_gray, prepare_image, prepare_luma_alpha, read_picture};
 
 /// A tensor's values on the host; `what` names them in the error.
 fn host_values<const D: usize>(t: Tensor<D>, what: &str) -> Result<Vec<f32>> {
     t.try_into_vec_as::<f32>().map_err(|e| {
-        let e = e.to_string();
-        let e = e.lines().next().unwrap_or("");
-        Error::failure(format!("cannot read the {what} back from the device ({e}); retry, or pass --backend ndarray"))
+        Error::failure_with(format!("cannot read the {what} back from the device"), e).fix("retry, or pass --backend ndarray")
     })
 }
 

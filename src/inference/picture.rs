@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// Levels up to this count as black (Fashion-MNIST's background is 0; JPEG and noise lift it).
 const BLACK: u8 = 32;
 /// Pixels brighter than this, once the background is at 0, belong to the object.
-const OBJECT: u8 = 30;
+pub const OBJECT: u8 = 30;
 /// Half-width of the band of levels gathered as one background (noise, uneven lighting).
 const WINDOW: usize = 32;
 
@@ -54,24 +54,37 @@ impl PreparedImage {
     }
 }
 
+/// Fewer pixels of the 28x28 input than this brighter than [`OBJECT`] (1 % of them) means that
+/// nothing stood out from the background: a blank or uniform picture, whose classes mean nothing.
+pub const BLANK_PIXELS: usize = 8;
+
+impl PreparedImage {
+    /// Nothing stood out from the background (see [`BLANK_PIXELS`]).
+    pub fn is_blank(&self) -> bool {
+        self.pixels.iter().filter(|&&p| p > OBJECT).count() < BLANK_PIXELS
+    }
+}
+
 /// Read a PNG or JPEG file and convert it with [`prepare_luma_alpha`].
 pub fn prepare_image(path: &Path) -> Result<PreparedImage> {
+    read_picture(path).map(|(_, p)| p)
+}
+
+/// Read a PNG or JPEG file: the picture as decoded, and the model's input made from it.
+pub fn read_picture(path: &Path) -> Result<(::image::DynamicImage, PreparedImage)> {
     if path.is_dir() {
         return Err(Error::input(format!("{}: is a folder; pass PNG or JPEG files to --image", path.display())));
     }
     let img = ::image::ImageReader::open(path)
-        .map_err(|e| Error::input(format!("{}: cannot open ({e})", path.display())))?
+        .map_err(|e| Error::input_with(format!("{}: cannot open", path.display()), e))?
         .with_guessed_format()
-        .map_err(|e| Error::input(format!("{}: cannot read ({e})", path.display())))?
+        .map_err(|e| Error::input_with(format!("{}: cannot read", path.display()), e))?
         .decode()
         .map_err(|e| {
-            Error::input(format!(
-                "{}: not a readable PNG or JPEG image ({}); pass a PNG or JPEG file",
-                path.display(),
-                e.to_string().lines().next().unwrap_or("")
-            ))
+            Error::input_with(format!("{}: not a readable PNG or JPEG image", path.display()), e).fix("pass a PNG or JPEG file")
         })?;
-    Ok(prepare_luma_alpha(&img.to_luma_alpha8()))
+    let prepared = prepare_luma_alpha(&img.to_luma_alpha8());
+    Ok((img, prepared))
 }
 
 /// Convert a grayscale picture with alpha: transparent parts become background, then
@@ -320,6 +333,23 @@ mod tests {
         let mut small = GrayImage::new(28, 28);
         fill(&mut small, (10, 18), (5, 23), Luma([220]));
         assert_eq!(prepare_gray(&small).notes(), "");
+    }
+
+    #[test]
+    fn blank_and_uniform_pictures_are_found_blank_and_garments_are_not() {
+        for level in [0u8, 90, 128, 200, 255] {
+            assert!(prepare_gray(&GrayImage::from_pixel(300, 200, Luma([level]))).is_blank(), "uniform {level}");
+        }
+        // Faint noise on white (a scanned blank page): still nothing.
+        let noisy = GrayImage::from_fn(120, 90, |x, y| Luma([240 + ((x * 7 + y * 13) % 16) as u8]));
+        assert!(prepare_gray(&noisy).is_blank());
+        let mut shirt = GrayImage::from_pixel(100, 60, Luma([250]));
+        fill(&mut shirt, (40, 60), (10, 50), Luma([40]));
+        assert!(!prepare_gray(&shirt).is_blank());
+        // A sparse garment in the data set's format (a sandal's straps): not blank.
+        let mut sandal = GrayImage::new(28, 28);
+        fill(&mut sandal, (4, 24), (18, 20), Luma([180]));
+        assert!(!prepare_gray(&sandal).is_blank());
     }
 
     #[test]

@@ -1,19 +1,20 @@
 //! The book's MLP as a Burn module: flatten -> Linear(784, h1) -> act -> ... -> Linear(hk, 10).
 
 use burn::module::{Module, Param};
-use burn::nn::{DropoutConfig, Linear};
-use burn::tensor::activation::{log_softmax, relu, sigmoid, tanh};
+use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal, Uniform};
 
 use crate::config::{Activation, Init, TrainConfig};
+use crate::engine;
 use output::StepOutput;
 
-#[cfg(feature = "flex")]
-use crate::engine::fused;
 pub mod output;
+
+/// An activation function in Burn's ops (as the `plot activations` command draws it).
+pub use crate::engine::reference::activation as apply_activation;
 
 /// The model's inputs: one per pixel of a 28x28 image, flattened.
 pub const PIXELS: usize = 28 * 28;
@@ -77,19 +78,15 @@ impl Mlp {
         Self { layers, activation: cfg.activation, dropout: cfg.dropout }
     }
 
-    /// `[batch, 784]` -> logits `[batch, 10]`.
+    /// `[batch, 784]` -> logits `[batch, 10]`: each hidden layer with its activation and
+    /// dropout, then the output layer.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let last = self.layers.len() - 1;
-        let fast = fast_path(&x);
-        let mut x = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let hidden = i < last;
-            x = linear_act(layer, x, hidden.then_some(self.activation), fast);
-            if hidden && self.dropout > 0.0 {
-                x = dropout(x, self.dropout, fast);
-            }
-        }
-        x
+        let (output, hidden) = self.layers.split_last().expect("an output layer");
+        let x = hidden.iter().fold(x, |x, layer| {
+            let x = engine::linear_act(layer, x, Some(self.activation));
+            engine::dropout(x, self.dropout)
+        });
+        engine::linear_act(output, x, None)
     }
 
     /// Logits and the per-example cross-entropy `[batch]`.
@@ -111,39 +108,6 @@ impl Mlp {
     }
 }
 
-/// Whether this input takes the fused flex layer ([`fused`]) rather than Burn's separate ops
-/// (see [`crate::engine`]).
-fn fast_path(x: &Tensor<2>) -> bool {
-    x.dtype() == burn::tensor::DType::F32 && crate::engine::enabled(&x.device())
-}
-
-/// `act(layer(x))` (no activation for `None`): one fused operation on the fast path, Burn's ops
-/// otherwise (the same arithmetic up to floating-point order).
-fn linear_act(layer: &Linear, x: Tensor<2>, act: Option<Activation>, fast: bool) -> Tensor<2> {
-    #[cfg(feature = "flex")]
-    if let (true, Some(bias)) = (fast, &layer.bias) {
-        return fused::linear(x, layer.weight.val(), bias.val(), act);
-    }
-    let _ = fast;
-    let y = layer.forward(x);
-    match act {
-        Some(act) => apply_activation(act, y),
-        None => y,
-    }
-}
-
-/// Dropout with probability `prob`, only in training steps (on an autodiff device), as Burn's
-/// `Dropout` applies it: one fused operation on the fast path (its mask drawn another way, so a
-/// run draws other masks than with `--reference-ops`), Burn's module otherwise.
-fn dropout(x: Tensor<2>, prob: f64, fast: bool) -> Tensor<2> {
-    #[cfg(feature = "flex")]
-    if fast && x.device().is_autodiff() {
-        return fused::dropout(x, prob);
-    }
-    let _ = fast;
-    DropoutConfig::new(prob).init().forward(x)
-}
-
 /// `d_in * d_out` weights for one layer, drawn from `rng` as `cfg.init` says.
 fn init_weights(cfg: &TrainConfig, d_in: usize, d_out: usize, rng: &mut rand::rngs::StdRng) -> Vec<f32> {
     let n = d_in * d_out;
@@ -163,43 +127,17 @@ fn sample<E: std::fmt::Debug>(dist: Result<Normal<f32>, E>, n: usize, rng: &mut 
     (0..n).map(|_| dist.sample(rng)).collect()
 }
 
-pub fn apply_activation<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
-    match act {
-        Activation::Relu => relu(x),
-        Activation::Sigmoid => sigmoid(x),
-        Activation::Tanh => tanh(x),
-    }
-}
-
 /// `-log softmax(logits)[target]` for each row: `[batch, 10]`, `[batch]` -> `[batch]`.
 /// Kept per example (not averaged) so the loss metric weighs every image equally, as the book's
 /// "sum of losses / number of images" does, even for the short last batch.
 pub fn cross_entropy_per_example(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    #[cfg(feature = "flex")]
-    if fast_path(&logits) {
-        return fused::cross_entropy(logits, targets);
-    }
-    cross_entropy_ops(logits, targets)
+    engine::cross_entropy(logits, targets)
 }
 
-/// `[1]`: how many rows of `logits` have their largest value (the first, on ties) at the target,
-/// as Burn's accuracy metric counts them.
+/// `[1]`: how many rows of `logits` have their `argmax` at the target (the first largest value,
+/// or the first NaN where a row has one), as Burn's accuracy metric counts them.
 pub fn count_correct_tensor(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1, Int> {
-    #[cfg(feature = "flex")]
-    if fast_path(&logits) {
-        return fused::count_correct_tensor(logits, targets);
-    }
-    let [b, _] = logits.dims();
-    logits.argmax(1).reshape([b]).equal(targets).int().sum()
-}
-
-/// [`cross_entropy_per_example`] in Burn's own ops (every backend but flex).
-fn cross_entropy_ops(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    let [b, _] = logits.dims();
-    log_softmax(logits, 1)
-        .gather(1, targets.reshape([b, 1]))
-        .reshape([b])
-        .neg()
+    engine::count_correct(logits, targets)
 }
 
 impl TrainStep for Mlp {
@@ -300,48 +238,6 @@ mod tests {
         assert_ne!(a, c);
     }
 
-    /// The fused flex layer and loss against Burn's separate ops: same logits and losses, same
-    /// gradients for every weight and bias, with each activation, one and two hidden layers.
-    #[cfg(feature = "flex")]
-    #[test]
-    fn fused_layers_match_burns_ops_forward_and_backward() {
-        for (hidden, activation) in [(vec![256], Activation::Relu), (vec![64, 32], Activation::Relu), (vec![48], Activation::Sigmoid), (vec![40, 24], Activation::Tanh)] {
-            let cfg = TrainConfig { hidden, activation, init_std: 0.1, ..TrainConfig::default() };
-            let m = Mlp::new(&cfg, &device().autodiff()).train();
-            let d = m.layers[0].weight.val().device();
-            let x = Tensor::<2>::random([37, 784], burn::tensor::Distribution::Default, &d);
-            let targets = Tensor::<1, Int>::from_data(TensorData::new((0..37).map(|i| i % 10).collect::<Vec<i64>>(), [37]), &d);
-            assert!(fast_path(&x));
-            let composite = |x: Tensor<2>| {
-                let last = m.layers.len() - 1;
-                m.layers.iter().enumerate().fold(x, |x, (i, l)| {
-                    let y = l.forward(x);
-                    if i < last { apply_activation(m.activation, y) } else { y }
-                })
-            };
-            let logits = [m.forward(x.clone()), composite(x.clone())];
-            let diff = logits[0].clone().sub(logits[1].clone()).abs().max().into_scalar::<f32>();
-            assert!(diff < 1e-5, "logits differ by {diff}");
-            let [fused, plain] = logits;
-            let losses = [cross_entropy_per_example(fused, targets.clone()), cross_entropy_ops(plain, targets.clone())];
-            let diff = losses[0].clone().sub(losses[1].clone()).abs().max().into_scalar::<f32>();
-            assert!(diff < 1e-5, "losses differ by {diff}");
-            let grads = losses.map(|l| l.mean().backward());
-            for layer in &m.layers {
-                let bias = layer.bias.as_ref().unwrap().val();
-                for (fused, plain) in [
-                    (layer.weight.val().grad(&grads[0]).map(|g| g.reshape([-1])), layer.weight.val().grad(&grads[1]).map(|g| g.reshape([-1]))),
-                    (bias.grad(&grads[0]), bias.grad(&grads[1])),
-                ] {
-                    let (fused, plain) = (fused.expect("a fused gradient"), plain.expect("a reference gradient"));
-                    let scale = plain.clone().abs().max().into_scalar::<f32>().max(1e-6);
-                    let diff = fused.sub(plain).abs().max().into_scalar::<f32>();
-                    assert!(diff <= 1e-4 * scale, "gradient differs by {diff} (scale {scale})");
-                }
-            }
-        }
-    }
-
     #[test]
     fn cross_entropy_matches_the_closed_form() {
         let d = device();
@@ -349,7 +245,7 @@ mod tests {
         let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![2i64, 0], [2]), &d);
         let lse = (1f32.exp() + 2f32.exp() + 3f32.exp()).ln();
         let fast = cross_entropy_per_example(logits.clone(), targets.clone());
-        for losses in [fast, cross_entropy_ops(logits, targets)] {
+        for losses in [fast, engine::reference::cross_entropy(logits, targets)] {
             let l: Vec<f32> = losses.into_data().try_to_vec::<f32>().unwrap();
             assert!((l[0] - (lse - 3.0)).abs() < 1e-5);
             assert!((l[1] - 3f32.ln()).abs() < 1e-5);

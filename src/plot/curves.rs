@@ -33,16 +33,22 @@ const MAX_MARKERS: usize = 40;
 /// with the run's name (so experiments can be compared).
 /// `held` names the held-out figures: test (a run) or val (a sweep's trial).
 pub fn draw_curves(runs: &[(String, Vec<EpochRow>)], held: HeldOut, out: &Path) -> Result<()> {
+    draw_overlay(runs, &vec![held; runs.len()], out)
+}
+
+/// [`draw_curves`] where each run says what its held-out figures measure (`held[i]`): a test set
+/// or a sweep trial's validation split. Runs of both kinds are labelled so in the legend.
+pub fn draw_overlay(runs: &[(String, Vec<EpochRow>)], held: &[HeldOut], out: &Path) -> Result<()> {
     let chart = Chart::new(runs, held, &out.display())?;
     super::write_png(CURVES_SIZE, out, |root| chart.draw(root))
 }
 
 /// The chart of [`draw_curves`] as an SVG document (text stays text), for the report page.
 pub fn curves_svg(runs: &[(String, Vec<EpochRow>)], held: HeldOut) -> Result<String> {
-    let chart = Chart::new(runs, held, &"the SVG chart")?;
+    let chart = Chart::new(runs, &vec![held; runs.len()], &"the SVG chart")?;
     let mut svg = String::new();
     super::paint(&SVGBackend::with_string(&mut svg, CURVES_SIZE).into_drawing_area(), |root| chart.draw(root))
-        .map_err(|e| Error::failure(format!("cannot draw the SVG chart of the curves: {e}")))?;
+        .map_err(|e| Error::failure_with("cannot draw the SVG chart of the curves", e.to_string()))?;
     Ok(svg)
 }
 
@@ -123,7 +129,9 @@ struct Chart {
 
 impl Chart {
     /// The chart of `runs`; `target` names the output in error messages.
-    fn new(runs: &[(String, Vec<EpochRow>)], held: HeldOut, target: &dyn Display) -> Result<Self> {
+    fn new(runs: &[(String, Vec<EpochRow>)], helds: &[HeldOut], target: &dyn Display) -> Result<Self> {
+        let held = helds.first().copied().unwrap_or_default();
+        let mixed = helds.iter().any(|h| *h != held);
         if runs.is_empty() {
             return Err(Error::input(format!(
                 "no runs to plot into {target}; give at least one run with a finished epoch"
@@ -145,16 +153,18 @@ impl Chart {
                 y_desc: "loss / accuracy",
             });
         }
-        let series =
-            runs.iter().enumerate().map(|(i, (name, rows))| Series::new(name, palette(i), i, rows, |r| r.test_acc));
-        Ok(Chart {
-            series: series.collect(),
-            caption: format!("{} accuracy of {} runs", held.name(), runs.len()),
-            y_desc: match held {
-                HeldOut::Test => "test acc",
-                HeldOut::Validation => "val acc",
-            },
-        })
+        let label = |name: &str, h: HeldOut| if mixed { format!("{name} ({})", h.short()) } else { name.to_string() };
+        let series = runs
+            .iter()
+            .zip(helds.iter().copied().chain(std::iter::repeat(held)))
+            .enumerate()
+            .map(|(i, ((name, rows), h))| Series::new(&label(name, h), palette(i), i, rows, |r| r.test_acc));
+        let (what, y_desc) = match (mixed, held) {
+            (true, _) => ("test and validation".to_string(), "test / val acc"),
+            (false, HeldOut::Test) => (held.name().to_string(), "test acc"),
+            (false, HeldOut::Validation) => (held.name().to_string(), "val acc"),
+        };
+        Ok(Chart { series: series.collect(), caption: format!("{what} accuracy of {} runs", runs.len()), y_desc })
     }
 
     /// Epochs from the first (at most 1) to the last usable one; values with some margin.
@@ -277,6 +287,17 @@ mod tests {
         let ink = count(&img, |p| p.0 != [255, 255, 255]);
         assert!(ink > 10_000, "picture is nearly blank: {ink} non-white pixels");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp files left");
+    }
+
+    #[test]
+    fn an_overlay_of_test_and_validation_says_which_is_which() {
+        let rows = vec![EpochRow { epoch: 1, train_loss: 0.5, train_acc: 0.8, test_loss: 0.5, test_acc: 0.8, seconds: 1.0 }];
+        let runs = [("run".to_string(), rows.clone()), ("trials/000".to_string(), rows)];
+        let c = Chart::new(&runs, &[HeldOut::Test, HeldOut::Validation], &"x").unwrap();
+        assert_eq!((c.caption.as_str(), c.y_desc), ("test and validation accuracy of 2 runs", "test / val acc"));
+        assert_eq!(c.series.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(), ["run (test)", "trials/000 (val)"]);
+        let c = Chart::new(&runs, &[HeldOut::Validation; 2], &"x").unwrap();
+        assert_eq!((c.caption.as_str(), c.series[0].label.as_str()), ("validation accuracy of 2 runs", "run"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod activations;
 mod curves;
+mod pictures;
 mod predictions;
 mod text;
 #[cfg(test)]
@@ -25,7 +26,8 @@ use plotters::style::{FontStyle, register_font};
 use crate::error::{Error, Result};
 
 pub use activations::{ACTIVATIONS_SIZE, ActivationCurve, MAX_ACTIVATIONS, draw_activations};
-pub use curves::{CURVES_SIZE, curves_svg, draw_curves};
+pub use curves::{CURVES_SIZE, curves_svg, draw_curves, draw_overlay};
+pub use pictures::{MAX_PICTURES, PictureRow, draw_pictures, fit_picture};
 pub use predictions::{MAX_PREDICTION_TILES, PredictionTile, draw_predictions};
 
 /// The bundled font's family name, for every picture the program draws.
@@ -96,7 +98,7 @@ pub(crate) fn write_png(
     check_png_path(out)?;
     let mut buf = vec![0u8; size.0 as usize * size.1 as usize * 3];
     paint(&BitMapBackend::with_buffer(&mut buf, size).into_drawing_area(), draw)
-        .map_err(|e| Error::failure(format!("cannot draw {}: {e}", out.display())))?;
+        .map_err(|e| Error::failure_with(format!("cannot draw {}", out.display()), e.to_string()))?;
     crate::fsutil::atomic_write_with(out, |w| {
         image::codecs::png::PngEncoder::new(w)
             .write_image(&buf, size.0, size.1, image::ExtendedColorType::Rgb8)

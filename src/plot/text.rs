@@ -50,6 +50,14 @@ pub fn width(text: &str, size: f32) -> f32 {
     rasterize(text, size).1
 }
 
+/// Draw `text` from `x` (its pen's start), its top at `top`.
+pub fn draw_left<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str, size: f32, color: RGBColor, x: i32, top: i32) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    for i in rasterize(text, size).0 {
+        area.draw_pixel((x + i.x, top + i.y), &color.mix(i.coverage.min(1.0) as f64))?;
+    }
+    Ok(())
+}
+
 /// Draw `text` centred on `cx`, its top at `top`.
 pub fn draw_centred<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str, size: f32, color: RGBColor, cx: i32, top: i32) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let (ink, w) = rasterize(text, size);

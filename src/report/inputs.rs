@@ -47,6 +47,12 @@ impl<T> Piece<T> {
 /// The parts of `eval.json` the page shows (per-class accuracy comes from the confusion rows).
 #[derive(Debug, Clone, Deserialize)]
 pub struct EvalFile {
+    /// The model file evaluated (older eval.json files may lack it).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The checkpoint's epoch for `eval --checkpoint`; absent for the final model.
+    #[serde(default)]
+    pub checkpoint: Option<usize>,
     pub accuracy: f64,
     pub loss: f64,
     pub samples: u64,
@@ -66,6 +72,14 @@ pub struct Mistake {
 }
 
 impl EvalFile {
+    /// The checkpoint evaluated: the file says so, or (older files) its model is `model-N.bpk`.
+    pub fn epoch(&self) -> Option<usize> {
+        let model = self.model.as_deref().map(Path::new);
+        let name = model.and_then(|m| m.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let from_name = name.strip_prefix("model-").and_then(|n| n.strip_suffix(".bpk")).and_then(|n| n.parse().ok());
+        self.checkpoint.or(from_name)
+    }
+
     /// Shape checks serde cannot express; the message names what is wrong.
     fn problem(&self) -> Option<&'static str> {
         let square = self.confusion.len() == NUM_CLASSES && self.confusion.iter().all(|r| r.len() == NUM_CLASSES);
@@ -110,12 +124,46 @@ pub fn run_info(dir: &Path) -> Piece<RunInfo> {
     json(&dir.join(INFO_FILE), "d2l-mlp train --resume")
 }
 
+/// The final model's evaluation, `eval.json`. One an older `eval --checkpoint N` wrote there is
+/// refused: its figures are not the final model's.
 pub fn eval(dir: &Path, remake: &str) -> Piece<EvalFile> {
     let path = dir.join(EVAL_FILE);
-    json::<EvalFile>(&path, remake).and_then(|e| match e.problem() {
+    eval_file(&path, remake).and_then(|e| match e.epoch() {
+        Some(n) => Piece::Bad(format!(
+            "{}: holds the evaluation of the checkpoint of epoch {n}, not of the final model; evaluate the final model with `{remake}`",
+            path.display()
+        )),
+        None => Piece::Ready(e),
+    })
+}
+
+fn eval_file(path: &Path, remake: &str) -> Piece<EvalFile> {
+    json::<EvalFile>(path, remake).and_then(|e| match e.problem() {
         Some(m) => Piece::Bad(format!("{}: {m}; make it again with `{remake}`", path.display())),
         None => Piece::Ready(e),
     })
+}
+
+/// The checkpoints' evaluations (`eval-epoch-NNN.json`), by epoch: each with its file name.
+pub fn checkpoint_evals(dir: &Path) -> Vec<(usize, String, Piece<EvalFile>)> {
+    let mut found: Vec<(usize, String)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            crate::run::checkpoint_of(&name, EVAL_FILE).map(|n| (n, name))
+        })
+        .collect();
+    found.sort();
+    found
+        .into_iter()
+        .map(|(n, name)| {
+            let remake = format!("d2l-mlp eval --checkpoint {n} --artifacts {}", super::html::shell_quote(&dir.to_string_lossy()));
+            let piece = eval_file(&dir.join(&name), &remake);
+            (n, name, piece)
+        })
+        .collect()
 }
 
 pub fn config(dir: &Path) -> Piece<TrainConfig> {

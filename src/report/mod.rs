@@ -88,6 +88,9 @@ fn describe(name: &str) -> &'static str {
         "sweep.toml" => "the search space",
         "leaderboard.csv" => "every trial's figures",
         "best.toml" => "the best trial's recipe",
+        n if crate::run::checkpoint_of(n, "eval.json").is_some() => "a checkpoint's test-set evaluation",
+        n if crate::run::checkpoint_of(n, "mistakes.png").is_some() => "a checkpoint's most confident mistakes",
+        n if crate::run::checkpoint_of(n, "predictions.png").is_some() => "a checkpoint's prediction grid",
         _ => "",
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::plot::curves_svg;
-use super::html::{command, esc, figure, img, kv_table, not_yet, section, unreadable};
+use super::html::{command, esc, figure, img, kv_table, link, not_yet, section, unreadable};
 use super::inputs::{self, EvalFile, Mistake, Piece};
 use crate::config::TrainConfig;
 use crate::data::{CLASS_NAMES, NUM_CLASSES};
@@ -14,29 +14,36 @@ use crate::run::{EVAL_FILE, MISTAKES_FILE, MODEL_FILE, PREDICTIONS_FILE};
 
 /// The book's section with the figures below (a plain link; the page fetches nothing).
 pub const BOOK_URL: &str = "https://d2l.ai/chapter_multilayer-perceptrons/mlp-implementation.html";
-/// The book's final train loss and test accuracy for its recipe (10 epochs).
+/// The book's final train loss, train accuracy and test accuracy for its recipe (10 epochs).
 const BOOK_TRAIN_LOSS: (f64, f64) = (0.382, 0.385);
+const BOOK_TRAIN_ACC: (f64, f64) = (0.864, 0.865);
 const BOOK_TEST_ACC: (f64, f64) = (0.830, 0.855);
 
 /// Everything the page shows of one run folder.
 struct Run<'a> {
     dir: &'a Path,
+    /// Links to the folder's files start with this (relative to the page).
+    base: &'a str,
     level: u8,
     config: Piece<TrainConfig>,
     rows: Piece<Vec<EpochRow>>,
     info: Piece<RunInfo>,
     eval: Piece<EvalFile>,
+    /// `eval --checkpoint N`'s evaluations, by epoch, with their file names.
+    checkpoints: Vec<(usize, String, Piece<EvalFile>)>,
 }
 
 /// The run's sections, headings at `level`, links relative to the page through `base`.
 pub fn sections(dir: &Path, base: &str, level: u8) -> String {
     let r = Run {
         dir,
+        base,
         level,
         config: inputs::config(dir),
         rows: inputs::epochs(dir),
         info: inputs::run_info(dir),
         eval: inputs::eval(dir, &command("eval", dir)),
+        checkpoints: inputs::checkpoint_evals(dir),
     };
     [
         format!("<div class=\"cols\">{}{}</div>", overview(&r), recipe(&r)),
@@ -69,7 +76,7 @@ fn overview(r: &Run) -> String {
         ("Folder", format!("<code>{}</code>", esc(&r.dir.display().to_string()))),
         ("Model", recorded(r.config.ready().map(|c| c.describe_model()).as_deref())),
         ("Backend", field(|i| Some(&i.backend))),
-        ("Device", field(|i| Some(&i.device))),
+        ("Device", recorded(info.map(|i| device_only(&i.backend, &i.device)).as_deref())),
         ("Burn version", field(|i| Some(&i.burn_version))),
         ("Started", field(|i| Some(&i.started))),
         ("Finished", field(|i| i.finished.as_deref())),
@@ -79,8 +86,30 @@ fn overview(r: &Run) -> String {
     section(r.level, "overview", "Run", &format!("{problem}{}", kv_table(&rows)))
 }
 
+/// The device without the backend the row above names: `backend flex (CPU, 2 threads)` -> `CPU, 2 threads`.
+fn device_only(backend: &str, device: &str) -> String {
+    let prefix = format!("backend {backend} (");
+    let Some(rest) = device.strip_prefix(prefix.as_str()) else {
+        return device.to_string();
+    };
+    // A note may follow the parenthesis (`... (CPU, 2 threads) | Burn's reference ops`).
+    match rest.split_once(") | ") {
+        Some((inner, note)) => format!("{inner} | {note}"),
+        None => rest.strip_suffix(')').unwrap_or(rest).to_string(),
+    }
+}
+
 fn epochs_cell(r: &Run) -> String {
     let done = r.rows.ready().and_then(|rows| rows.last()).map_or(0, |row| row.epoch);
+    let info = r.info.ready();
+    if let Some(best) = info.and_then(|i| i.best_epoch) {
+        let stop = match info.and_then(|i| i.stopped_early_after) {
+            Some(last) => format!(", stopped early after epoch {last} ({} without a better one)", last - best),
+            None => String::new(),
+        };
+        let planned = r.config.ready().map(|c| format!(" of {}", c.epochs)).unwrap_or_default();
+        return format!("{done}{planned}{stop}<br>model.bpk is epoch {best}'s {}", muted("(the best validation accuracy)"));
+    }
     match r.config.ready().map(|c| c.epochs) {
         Some(planned) if done < planned => format!(
             "{done} of {planned} {}<br>continue with <code>{}</code>",
@@ -116,39 +145,57 @@ fn differs_from_book(c: &TrainConfig) -> Vec<String> {
         .collect()
 }
 
-fn verdict(v: f64, (lo, hi): (f64, f64)) -> String {
-    let (class, word) = match v {
-        v if v < lo => ("off", "below"),
-        v if v > hi => ("off", "above"),
+/// Where `v` lies against the book's range: within, or on the better or the worse side (a
+/// lower loss is better, a higher accuracy).
+fn verdict(v: f64, (lo, hi): (f64, f64), higher_is_better: bool) -> String {
+    // The book gives three decimals: compare at that precision.
+    let v = (v * 1000.0).round() / 1000.0;
+    let (class, word) = match (v < lo, v > hi, higher_is_better) {
+        (true, _, false) => ("ok", "below (better)"),
+        (_, true, true) => ("ok", "above (better)"),
+        (true, _, true) => ("off", "below"),
+        (_, true, false) => ("off", "above"),
         _ => ("ok", "within"),
     };
     format!("{lo:.3}–{hi:.3} <span class=\"{class}\">{word}</span>")
 }
 
+/// The epoch whose model is the run's: run.json's best epoch (a validation split), else the last.
+fn model_row<'r>(r: &'r Run) -> Option<&'r EpochRow> {
+    let rows = r.rows.ready()?;
+    let best = r.info.ready().and_then(|i| i.best_epoch);
+    best.and_then(|b| rows.iter().find(|row| row.epoch == b)).or(rows.last())
+}
+
 fn final_figures(r: &Run) -> String {
-    let last = r.rows.ready().and_then(|rows| rows.last());
+    let last = model_row(r);
     // Test figures: eval.json's (the whole test set, the final model) when there, else the last epoch's.
     let test = match (r.eval.ready(), last) {
-        (Some(e), _) => Some((e.accuracy, e.loss, format!("eval.json, {} test images", e.samples))),
-        (None, Some(l)) => Some((l.test_acc, l.test_loss, format!("metrics.csv, epoch {}", l.epoch))),
+        (Some(e), _) => Some((e.accuracy, e.loss, format!("eval.json (the final model), {} test images", e.samples), HeldOut::Test)),
+        (None, Some(l)) => Some((l.test_acc, l.test_loss, format!("metrics.csv, epoch {}", l.epoch), held_out(r))),
         (None, None) => None,
     };
-    let Some((acc, loss, from)) = test else {
+    let Some((acc, loss, from, held)) = test else {
         return section(r.level, "figures", "Final figures", &not_yet("no epoch has finished", &command("train", r.dir)));
     };
     let differs = r.config.ready().map(differs_from_book);
     let book = differs.as_ref().is_some_and(|d| d.is_empty());
-    let reference = |v: f64, range| if book { verdict(v, range) } else { "—".to_string() };
+    let reference = |v: f64, range, higher| if book { verdict(v, range, higher) } else { "—".to_string() };
     let mut rows = Vec::new();
     if let Some(l) = last {
         let epoch = format!("metrics.csv, epoch {}", l.epoch);
-        rows.push(("Train loss", l.train_loss, epoch, reference(l.train_loss, BOOK_TRAIN_LOSS)));
+        rows.push(("Train loss", l.train_loss, epoch.clone(), reference(l.train_loss, BOOK_TRAIN_LOSS, false)));
+        rows.push(("Train accuracy", l.train_acc, epoch, reference(l.train_acc, BOOK_TRAIN_ACC, true)));
     }
-    let (acc_name, loss_name) = match held_out(r) {
+    if let Some(l) = last.filter(|_| held == HeldOut::Test && held_out(r) == HeldOut::Validation) {
+        let epoch = format!("metrics.csv, epoch {}", l.epoch);
+        rows.push(("Validation accuracy", l.test_acc, epoch, "—".to_string()));
+    }
+    let (acc_name, loss_name) = match held {
         HeldOut::Test => ("Test accuracy", "Test loss"),
         HeldOut::Validation => ("Validation accuracy", "Validation loss"),
     };
-    rows.push((acc_name, acc, from.clone(), reference(acc, BOOK_TEST_ACC)));
+    rows.push((acc_name, acc, from.clone(), reference(acc, BOOK_TEST_ACC, true)));
     rows.push((loss_name, loss, from, "—".to_string()));
     let mut s = String::from("<table><thead><tr><th>Figure</th><th>This run</th><th>From</th><th>The book</th></tr></thead><tbody>");
     for (name, value, from, reference) in rows {
@@ -159,7 +206,42 @@ fn final_figures(r: &Run) -> String {
     }
     s.push_str("</tbody></table>");
     s.push_str(&book_note(differs.as_deref()));
+    s.push_str(&checkpoint_table(r));
     section(r.level, "figures", "Final figures", &s)
+}
+
+/// The checkpoints `eval --checkpoint N` evaluated, each beside its own epoch's training
+/// figures (never the final model's), with links to its files.
+fn checkpoint_table(r: &Run) -> String {
+    if r.checkpoints.is_empty() {
+        return String::new();
+    }
+    let rows = r.rows.ready().map_or(&[][..], |v| v.as_slice());
+    let mut s = String::from(
+        "<table><caption>Checkpoints evaluated (<code>eval --checkpoint N</code>), each with its own epoch's figures</caption>\
+         <thead><tr><th>epoch</th><th>train loss</th><th>train acc</th><th>test loss</th><th>test acc</th><th>files</th></tr></thead><tbody>",
+    );
+    for (epoch, name, piece) in &r.checkpoints {
+        let train = rows.iter().find(|row| row.epoch == *epoch);
+        let cell = |v: Option<f64>| v.map_or_else(|| muted("—"), |v| format!("{v:.4}"));
+        let figures = match piece {
+            Piece::Ready(e) => format!("<td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td>", e.loss, e.accuracy),
+            Piece::Bad(m) => format!("<td colspan=\"2\">{}</td>", unreadable(m)),
+            Piece::Missing => "<td></td><td></td>".to_string(),
+        };
+        let mistakes = crate::run::checkpoint_name(MISTAKES_FILE, *epoch);
+        let mut files = link(r.base, name, name);
+        if r.dir.join(&mistakes).is_file() {
+            files.push_str(&format!(", {}", link(r.base, &mistakes, &mistakes)));
+        }
+        s.push_str(&format!(
+            "<tr><td class=\"num\">{epoch}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>{figures}<td>{files}</td></tr>",
+            cell(train.map(|t| t.train_loss)),
+            cell(train.map(|t| t.train_acc))
+        ));
+    }
+    s.push_str("</tbody></table>");
+    s
 }
 
 fn book_note(differs: Option<&[String]>) -> String {
@@ -198,7 +280,7 @@ fn curves_section(r: &Run) -> String {
                 let alt = format!("Training curves over {} epoch(s): train loss, train accuracy and {} accuracy", rows.len(), held_out(r).name());
                 figure(&img(svg.as_bytes(), "image/svg+xml", &alt), "Training curves (from metrics.csv)") + &epoch_table(rows, held_out(r))
             }
-            Err(e) => unreadable(&e.to_string()),
+            Err(e) => unreadable(&e.one_line()),
         },
         Piece::Missing => not_yet("no epoch has finished (metrics.csv)", &command("train", r.dir)),
         Piece::Bad(m) => unreadable(m),
@@ -300,6 +382,8 @@ fn mistakes(r: &Run) -> String {
     let picture = match inputs::png(&r.dir.join(MISTAKES_FILE), &eval_cmd) {
         // eval draws no picture when the model got every test image right.
         _ if list.is_some_and(|l| l.is_empty()) => "<p>No mistakes on the test set.</p>".to_string(),
+        // The picture belongs to eval.json, which the page cannot vouch for.
+        _ if matches!(r.eval, Piece::Bad(_)) => not_yet("the final model's most confident mistakes (mistakes.png)", &eval_cmd),
         Piece::Ready(b) => figure(&img(&b, "image/png", &mistakes_alt(list)), "The most confident mistakes on the test set"),
         Piece::Missing => not_yet("the pictures of the most confident mistakes (mistakes.png)", &eval_cmd),
         Piece::Bad(m) => unreadable(&m),
@@ -373,10 +457,24 @@ mod tests {
     }
 
     #[test]
-    fn verdicts_name_the_side() {
-        assert!(verdict(0.383, BOOK_TRAIN_LOSS).contains("within"));
-        assert!(verdict(0.39, BOOK_TRAIN_LOSS).contains("above"));
-        assert!(verdict(0.80, BOOK_TEST_ACC).contains("below"));
+    fn verdicts_name_the_side_and_which_side_is_better() {
+        assert!(verdict(0.383, BOOK_TRAIN_LOSS, false).contains("\"ok\">within"));
+        assert!(verdict(0.39, BOOK_TRAIN_LOSS, false).contains("\"off\">above"));
+        // A lower loss than the book's is better, not a warning.
+        assert!(verdict(0.3794, BOOK_TRAIN_LOSS, false).contains("\"ok\">below (better)"));
+        // At the book's precision (three decimals), the README's 0.3816 and 0.8639 are within.
+        assert!(verdict(0.3816, BOOK_TRAIN_LOSS, false).contains("within"));
+        assert!(verdict(0.8639, BOOK_TRAIN_ACC, true).contains("within"));
+        assert!(verdict(0.80, BOOK_TEST_ACC, true).contains("\"off\">below"));
+        assert!(verdict(0.86, BOOK_TEST_ACC, true).contains("\"ok\">above (better)"));
+    }
+
+    #[test]
+    fn the_device_row_does_not_repeat_the_backend() {
+        assert_eq!(device_only("flex", "backend flex (CPU, 2 threads)"), "CPU, 2 threads");
+        assert_eq!(device_only("wgpu", "backend wgpu (llvmpipe (LLVM 19.1.7, 256 bits), Vulkan)"), "llvmpipe (LLVM 19.1.7, 256 bits), Vulkan");
+        assert_eq!(device_only("flex", "backend flex (CPU, 2 threads) | Burn's reference ops (--reference-ops)"), "CPU, 2 threads | Burn's reference ops (--reference-ops)");
+        assert_eq!(device_only("flex", "something else"), "something else");
     }
 
     #[test]

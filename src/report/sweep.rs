@@ -65,7 +65,7 @@ fn parse_board(path: &Path, text: &str) -> Result<Board> {
 fn short_number(s: &str) -> String {
     let decimals = s.split_once('.').map_or(0, |(_, d)| d.len());
     match s.parse::<f64>() {
-        Ok(v) if v == 0.0 => format!("{:.*}", decimals.min(4), 0.0),
+        Ok(0.0) => format!("{:.*}", decimals.min(4), 0.0),
         Ok(v) if decimals > 4 && v.is_finite() => format!("{v:.4}"),
         _ => s.to_string(),
     }
@@ -85,7 +85,7 @@ fn leaderboard(dir: &Path) -> String {
     let body = match board {
         Ok(b) if b.rows.is_empty() => not_yet("no trial has finished (leaderboard.csv)", &sweep_command(dir)),
         Ok(b) => board_table(&b),
-        Err(e) => unreadable(&e.to_string()),
+        Err(e) => unreadable(&e.one_line()),
     };
     section(2, "leaderboard", "Leaderboard", &body)
 }

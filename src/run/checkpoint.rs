@@ -82,6 +82,9 @@ pub struct Retention {
     /// Epochs saved in this session: Burn writes checkpoints in the background, so the last
     /// one may not be on disk yet when the next epoch decides what to delete.
     pub saved: Vec<usize>,
+    /// An epoch kept whatever its age (a run with a validation split: its best epoch so far,
+    /// whose model becomes the run's).
+    pub protect: Option<Box<dyn Fn() -> Option<usize> + Send>>,
 }
 
 impl Retention {
@@ -92,7 +95,8 @@ impl Retention {
             let oldest_kept = (epoch + 1).saturating_sub(n);
             let mut known = epochs_on_disk(&self.run);
             known.extend(self.saved.iter().filter(|e| !known.contains(e)).copied().collect::<Vec<_>>());
-            stale = known.into_iter().filter(|&e| e < oldest_kept && e != epoch).collect();
+            let kept = self.protect.as_ref().and_then(|f| f());
+            stale = known.into_iter().filter(|&e| e < oldest_kept && e != epoch && Some(e) != kept).collect();
             self.saved.retain(|&e| e >= oldest_kept);
         }
         self.saved.push(epoch);
@@ -125,10 +129,9 @@ pub fn epochs_on_disk(run: &RunDir) -> Vec<usize> {
 
 fn read_bytes(path: &Path) -> Result<Bytes> {
     std::fs::read(path).map(Bytes::from_bytes_vec).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::input(format!(
-            "{}: model file not found; train a run first (`train --artifacts DIR`) or pick an existing checkpoint",
-            path.display()
-        )),
+        std::io::ErrorKind::NotFound => Error::input_with(format!("{}: model file not found", path.display()), e)
+            .fix("train a run first (`train --artifacts DIR`) or pick an existing checkpoint")
+            .paraphrased(),
         _ => Error::io("cannot read", path, e),
     })
 }
@@ -143,19 +146,15 @@ pub fn load_model_file(path: &Path, cfg: &TrainConfig, device: &Device) -> Resul
 /// The model in a record read from `path`, or why it does not load (one line).
 fn model_from_bytes(bytes: Bytes, cfg: &TrainConfig, device: &Device, path: &Path) -> Result<Mlp> {
     let record = ModuleRecord::from_bytes(bytes).map_err(|e| {
-        Error::input(format!(
-            "{}: not a readable Burn record ({e}); the file is damaged or not a model: retrain or restore it",
-            path.display()
-        ))
+        Error::input_with(format!("{}: not a readable Burn record", path.display()), e)
+            .fix("the file is damaged or not a model: retrain or restore it")
     })?;
     Mlp::new(cfg, device).try_load_record(record).map_err(|e| {
         let msg = e.to_string();
         let detail = first_shape_mismatch(&msg).unwrap_or_else(|| msg.chars().take(160).collect());
-        Error::input(format!(
-            "{}: does not fit the run's architecture {} ({detail}); use the config.toml the model was trained with",
-            path.display(),
-            cfg.describe_model()
-        ))
+        Error::input_with(format!("{}: does not fit the run's architecture {} ({detail})", path.display(), cfg.describe_model()), e)
+            .fix("use the config.toml the model was trained with")
+            .paraphrased()
     })
 }
 
@@ -176,11 +175,11 @@ fn first_shape_mismatch(msg: &str) -> Option<String> {
 /// All three records of `epoch` exist and load.
 pub fn validate(run: &RunDir, epoch: usize, cfg: &TrainConfig, device: &Device) -> Result<()> {
     load_model_file(&file_for(run, MODEL, epoch), cfg, device)?;
-    let unreadable = |path: &Path, e: &dyn std::fmt::Display| Error::input(format!("{}: unreadable ({e})", path.display()));
+    let unreadable = |path: &Path, e: crate::error::Cause| Error::input_with(format!("{}: unreadable", path.display()), e);
     let optim = file_for(run, OPTIM, epoch);
-    OptimizerRecord::checkpoint_from_bytes(read_bytes(&optim)?).map_err(|e| unreadable(&optim, &e))?;
+    OptimizerRecord::checkpoint_from_bytes(read_bytes(&optim)?).map_err(|e| unreadable(&optim, e.into()))?;
     let sched = file_for(run, SCHEDULER, epoch);
-    LrSchedulerRecord::checkpoint_from_bytes(read_bytes(&sched)?).map_err(|e| unreadable(&sched, &e))?;
+    LrSchedulerRecord::checkpoint_from_bytes(read_bytes(&sched)?).map_err(|e| unreadable(&sched, e.into()))?;
     Ok(())
 }
 
@@ -205,13 +204,23 @@ mod tests {
     #[test]
     fn retention_deletes_checkpoints_not_yet_on_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = Retention { run: RunDir::new(dir.path()), keep: Some(1), saved: Vec::new() };
+        let mut r = Retention { run: RunDir::new(dir.path()), keep: Some(1), saved: Vec::new(), protect: None };
         assert!(r.stale(1).is_empty());
         // Epoch 1's file was never written (as when the background writer lags): still deleted.
         assert_eq!(r.stale(2), [1]);
         assert_eq!(r.stale(3), [2]);
-        let mut all = Retention { run: RunDir::new(dir.path()), keep: None, saved: Vec::new() };
+        let mut all = Retention { run: RunDir::new(dir.path()), keep: None, saved: Vec::new(), protect: None };
         assert!(all.stale(1).is_empty() && all.stale(2).is_empty());
+    }
+
+    #[test]
+    fn retention_keeps_the_protected_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Retention { run: RunDir::new(dir.path()), keep: Some(1), saved: Vec::new(), protect: Some(Box::new(|| Some(1))) };
+        assert!(r.stale(1).is_empty());
+        assert!(r.stale(2).is_empty(), "epoch 1 is protected");
+        // Epoch 1 is no longer among those saved this session, nor on disk here: nothing left to delete but 2.
+        assert_eq!(r.stale(3), [2]);
     }
 
     #[test]

@@ -19,6 +19,13 @@ pub struct RunInfo {
     /// RFC 3339 (UTC) time the run last finished an epoch.
     pub finished: Option<String>,
     pub seconds_per_epoch: Option<f64>,
+    /// A run with a validation split: the epoch (best validation accuracy) whose model is
+    /// `model.bpk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
+    /// With `patience`: the last epoch trained before the run stopped early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early_after: Option<usize>,
 }
 
 impl RunInfo {
@@ -30,6 +37,8 @@ impl RunInfo {
             started: now_rfc3339(),
             finished: None,
             seconds_per_epoch: None,
+            best_epoch: None,
+            stopped_early_after: None,
         }
     }
 
@@ -38,7 +47,7 @@ impl RunInfo {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| Error::failure(format!("cannot encode {}: {e}", path.display())))?;
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::failure_with(format!("cannot encode {}", path.display()), e))?;
         atomic_write(path, text.as_bytes()).map_err(|e| Error::io("cannot write", path, e))
     }
 }

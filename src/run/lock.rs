@@ -3,6 +3,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use super::RunDir;
 use crate::error::{Error, Result};
@@ -13,6 +14,29 @@ pub const LOCK_FILE: &str = ".lock";
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
+    /// The folders taking the lock created (the run folder first, then its new parents): a
+    /// command that fails before writing anything leaves none of them behind.
+    created: Vec<PathBuf>,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let Some(run) = self.created.first() else {
+            return;
+        };
+        // Only a folder that holds nothing but the lock file is the command's to remove.
+        let only_lock = std::fs::read_dir(run).is_ok_and(|entries| entries.flatten().all(|e| e.file_name() == LOCK_FILE));
+        if only_lock {
+            let _ = std::fs::remove_file(run.join(LOCK_FILE));
+            // remove_dir removes empty folders only: anything another process put there stays.
+            self.created.iter().try_for_each(std::fs::remove_dir).ok();
+        }
+    }
+}
+
+/// The folders `create_dir_all(dir)` would create, deepest first.
+fn missing_folders(dir: &Path) -> Vec<PathBuf> {
+    dir.ancestors().take_while(|p| !p.as_os_str().is_empty() && !p.exists()).map(Path::to_path_buf).collect()
 }
 
 impl RunLock {
@@ -39,6 +63,8 @@ impl RunLock {
     }
 
     fn take(run: &RunDir, shared: bool) -> Result<Option<RunLock>> {
+        // Processes sharing a lock (`--join`) may all have come for one new folder: none removes it.
+        let created = if shared { Vec::new() } else { missing_folders(run.path()) };
         run.ensure_writable()?;
         let path = run.file(LOCK_FILE);
         let mut file = OpenOptions::new()
@@ -55,7 +81,7 @@ impl RunLock {
             Err(TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
         }
         if shared {
-            return Ok(Some(RunLock { _file: file }));
+            return Ok(Some(RunLock { _file: file, created }));
         }
         // Say who holds it, for the message a second writer prints.
         let me = format!("{} {}\n", std::process::id(), hostname());
@@ -64,7 +90,7 @@ impl RunLock {
             .and_then(|_| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(me.as_bytes()));
         written.map_err(|e| Error::io("cannot write", &path, e))?;
-        Ok(Some(RunLock { _file: file }))
+        Ok(Some(RunLock { _file: file, created }))
     }
 }
 
@@ -111,5 +137,22 @@ mod tests {
         assert_eq!(e.exit_code(), 2);
         drop(held);
         RunLock::acquire(&run).unwrap();
+    }
+
+    #[test]
+    fn folders_made_for_the_lock_alone_go_when_it_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path().join("runs/gpu"));
+        drop(RunLock::acquire(&run).unwrap());
+        assert!(!dir.path().join("runs").exists(), "a folder made for the lock alone stayed");
+        // A folder the command wrote into stays, and so does one that was there before.
+        let held = RunLock::acquire(&run).unwrap();
+        std::fs::write(run.file("config.toml"), "").unwrap();
+        drop(held);
+        assert!(run.file("config.toml").exists() && run.file(LOCK_FILE).exists());
+        let before = RunDir::new(dir.path().join("before"));
+        std::fs::create_dir(before.path()).unwrap();
+        drop(RunLock::acquire(&before).unwrap());
+        assert!(before.path().is_dir());
     }
 }

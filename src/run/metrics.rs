@@ -103,9 +103,9 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<EpochRow>> {
         if f.len() != 6 {
             return Err(bad());
         }
-        let num = |s: &str| s.trim().parse::<f64>().map_err(|_| bad());
+        let num = |s: &str| s.trim().parse::<f64>().map_err(|e| bad().caused_by(e).paraphrased());
         rows.push(EpochRow {
-            epoch: f[0].trim().parse().map_err(|_| bad())?,
+            epoch: f[0].trim().parse().map_err(|e: std::num::ParseIntError| bad().caused_by(e).paraphrased())?,
             train_loss: num(f[1])?,
             train_acc: num(f[2])?,
             test_loss: num(f[3])?,

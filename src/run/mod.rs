@@ -50,6 +50,22 @@ const RUN_ENTRIES: [&str; 15] = [
     tensorboard::TB_DIR,
 ];
 
+/// What `eval`, `predict` write for a checkpoint instead of the final model: the file's name with
+/// the epoch, `eval.json` -> `eval-epoch-003.json`, so the run's own figures stay its final model's.
+pub fn checkpoint_name(name: &str, epoch: usize) -> String {
+    match name.rsplit_once('.') {
+        Some((stem, ext)) => format!("{stem}-epoch-{epoch:03}.{ext}"),
+        None => format!("{name}-epoch-{epoch:03}"),
+    }
+}
+
+/// The epoch of a file named by [`checkpoint_name`] after `name` (`eval-epoch-003.json` -> 3).
+pub fn checkpoint_of(file: &str, name: &str) -> Option<usize> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    let digits = file.strip_prefix(stem)?.strip_prefix("-epoch-")?.strip_suffix(ext)?.strip_suffix('.')?;
+    digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
+}
+
 /// A run folder (`artifacts/` by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunDir {
@@ -122,6 +138,12 @@ impl RunDir {
             )));
         }
         self.check_not_file()?;
+        if !self.file(CONFIG_FILE).exists() && self.file(crate::sweep::STUDY_FILE).exists() {
+            let dir = self.path.display();
+            return Err(Error::input(format!(
+                "{shown}: is a sweep folder (its study is sweep.toml), not a run; pass one of its runs, {dir}/best (the refit of the best trial) or {dir}/trials/NNN (a trial), or see the whole study with `report --artifacts {dir}`"
+            )));
+        }
         if !self.file(CONFIG_FILE).exists() {
             return Err(Error::input(format!(
                 "{shown}: no run here (config.toml is missing); train one with `train --artifacts {}`, or restore the run's config.toml",
@@ -135,23 +157,19 @@ impl RunDir {
     pub fn ensure_writable(&self) -> Result<()> {
         self.check_not_file()?;
         std::fs::create_dir_all(&self.path).map_err(|e| {
-            Error::input(format!(
-                "{}: cannot create the artifacts folder ({e}); choose a writable folder with --artifacts",
-                self.path.display()
-            ))
+            Error::input_with(format!("{}: cannot create the artifacts folder", self.path.display()), e)
+                .fix("choose a writable folder with --artifacts")
         })?;
         tempfile::Builder::new().prefix(".write-test-").tempfile_in(&self.path).map(drop).map_err(|e| {
-            Error::input(format!(
-                "{}: the artifacts folder is not writable ({e}); choose another with --artifacts or fix its permissions",
-                self.path.display()
-            ))
+            Error::input_with(format!("{}: the artifacts folder is not writable", self.path.display()), e)
+                .fix("choose another with --artifacts or fix its permissions")
         })
     }
 
     /// Remove every file of the run (for `--overwrite`); anything else in the folder stays.
     pub fn remove_run(&self) -> Result<()> {
-        for name in RUN_ENTRIES {
-            let p = self.file(name);
+        let of_checkpoints = self.checkpoint_outputs();
+        for p in RUN_ENTRIES.iter().map(|n| self.file(n)).chain(of_checkpoints) {
             let res = if p.is_dir() {
                 std::fs::remove_dir_all(&p)
             } else if p.exists() {
@@ -162,6 +180,24 @@ impl RunDir {
             res.map_err(|e| Error::io("cannot remove", &p, e))?;
         }
         Ok(())
+    }
+
+    /// The file a command writes for `name` (e.g. `eval.json`): as named for the final model,
+    /// else named after the checkpoint's epoch ([`checkpoint_name`]).
+    pub fn output(&self, name: &str, epoch: Option<usize>) -> PathBuf {
+        match epoch {
+            None => self.file(name),
+            Some(e) => self.file(&checkpoint_name(name, e)),
+        }
+    }
+
+    /// The files `eval --checkpoint` and `predict --checkpoint` wrote here.
+    fn checkpoint_outputs(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&self.path) else {
+            return Vec::new();
+        };
+        let ours = |n: &str| [EVAL_FILE, MISTAKES_FILE, PREDICTIONS_FILE].iter().any(|f| checkpoint_of(n, f).is_some());
+        entries.flatten().filter(|e| ours(&e.file_name().to_string_lossy())).map(|e| e.path()).collect()
     }
 
     /// The model of the run: `model.bpk`, or the checkpoint of `epoch`. Returns it with the
@@ -205,6 +241,26 @@ pub fn save_model(model: &Mlp, path: &Path) -> Result<()> {
         .clone()
         .into_record()
         .into_bytes()
-        .map_err(|e| Error::failure(format!("cannot encode the model for {}: {e}", path.display())))?;
+        .map_err(|e| Error::failure_with(format!("cannot encode the model for {}", path.display()), e))?;
     atomic_write(path, &bytes).map_err(|e| Error::io("cannot write", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_outputs_carry_their_epoch() {
+        assert_eq!(checkpoint_name(EVAL_FILE, 3), "eval-epoch-003.json");
+        assert_eq!(checkpoint_name(MISTAKES_FILE, 12), "mistakes-epoch-012.png");
+        assert_eq!(checkpoint_of("eval-epoch-003.json", EVAL_FILE), Some(3));
+        assert_eq!(checkpoint_of("eval-epoch-1000.json", EVAL_FILE), Some(1000));
+        for other in ["eval.json", "eval-epoch-.json", "eval-epoch-3.png", "mistakes-epoch-003.png", "eval-epoch-0x3.json"] {
+            assert_eq!(checkpoint_of(other, EVAL_FILE), None, "{other}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        assert_eq!(run.output(EVAL_FILE, None), dir.path().join("eval.json"));
+        assert_eq!(run.output(EVAL_FILE, Some(3)), dir.path().join("eval-epoch-003.json"));
+    }
 }

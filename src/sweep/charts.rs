@@ -13,7 +13,7 @@ use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
 use super::leaderboard::{Entry, Status};
-use super::picture::{Scatter, log_ticks, number, panel, scatter, y_range};
+use super::picture::{Scatter, log_ticks, number, panel, scatter, ticks, y_range};
 use super::space::Study;
 use crate::error::{Error, Result};
 
@@ -40,7 +40,7 @@ pub fn draw_all(dir: &Path, study: &Study, entries: &[Entry]) -> Result<()> {
         crate::plot::write_png(size, &png, |root| chart(name, root, study, &done))?;
         let mut svg = String::new();
         crate::plot::paint(&SVGBackend::with_string(&mut svg, size).into_drawing_area(), |root| chart(name, root, study, &done))
-            .map_err(|e| Error::failure(format!("cannot draw the {name} chart: {e}")))?;
+            .map_err(|e| Error::failure_with(format!("cannot draw the {name} chart"), e.to_string()))?;
         let path = dir.join(format!("{name}.svg"));
         crate::fsutil::atomic_write(&path, svg.as_bytes()).map_err(|e| Error::io("cannot write", &path, e))?;
     }
@@ -129,6 +129,9 @@ where
     Ok(())
 }
 
+/// The height of a parallel axis's [0, 1] in pixels (460 less the caption and the margins).
+const PARALLEL_AXIS_PX: f64 = 340.0;
+
 /// One parallel axis: a field's values mapped to [0, 1], with labelled ticks.
 struct Parallel {
     name: String,
@@ -151,11 +154,12 @@ fn parallel_axis(s: &Scatter) -> Parallel {
     let mut tried = xs.clone();
     tried.sort_by(f64::total_cmp);
     tried.dedup();
-    // Ticks at the values tried when they are few (a list), else round ones.
-    let keys = match (tried.len() <= 8, s.log, hi > lo) {
-        (true, _, _) | (_, _, false) => tried,
-        (false, true, true) => log_ticks(lo, hi),
-        (false, false, true) => RangedCoordf64::from(lo..hi).key_points(5),
+    // Labels one above the other: a line of text and a little more apart.
+    let clear = |a: f64, b: f64| (pos(b) - pos(a)) * PARALLEL_AXIS_PX >= 17.0;
+    let keys = match (s.log, hi > lo) {
+        (_, false) => tried,
+        (true, true) => ticks(&tried, log_ticks(lo, hi), clear),
+        (false, true) => ticks(&tried, RangedCoordf64::from(lo..hi).key_points(5), clear),
     };
     let mut ticks: Vec<(f64, String)> = keys.into_iter().filter(|k| k.is_finite()).map(|k| (pos(k), number(&k))).collect();
     if ticks.is_empty() && lo.is_finite() {
@@ -193,16 +197,17 @@ where
         let (color, width) = if Some(i) == best { (BEST, 3) } else { (shade(acc_pos(accs[i])), 1) };
         chart.draw_series(std::iter::once(PathElement::new(line, color.stroke_width(width))))?;
     }
-    // The axes and their labels over the lines, each label on a white patch to stay legible.
+    // The axes and their labels over the lines, each label on an opaque patch as large as its
+    // text, so that no line crosses it.
     for (k, a) in axes.iter().enumerate() {
         let x = k as f64;
         chart.draw_series(std::iter::once(PathElement::new(vec![(x, 0.0), (x, 1.0)], AXIS.stroke_width(1))))?;
         let right = plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Right, plotters::style::text_anchor::VPos::Center);
         for (y, label) in &a.ticks {
             let style = TextStyle::from((FAMILY, 12).into_font()).color(&AXIS).pos(right);
-            let w = 7 * label.chars().count() as i32;
+            let w = root.estimate_text_size(label, &style).map_or(7 * label.chars().count() as i32, |(w, _)| w as i32);
             let tick = EmptyElement::at((x, *y))
-                + Rectangle::new([(-w - 7, -7), (-2, 7)], WHITE.mix(0.85).filled())
+                + Rectangle::new([(-w - 8, -8), (-2, 8)], WHITE.filled())
                 + PathElement::new(vec![(-3, 0), (3, 0)], AXIS.stroke_width(1))
                 + Text::new(label.clone(), (-5, 0), style);
             chart.draw_series(std::iter::once(tick))?;
@@ -234,46 +239,6 @@ where
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sweep::leaderboard::tests::{entries, ranked_grid, study};
-
-    #[test]
-    fn three_charts_as_png_and_svg_with_their_text() {
-        let dir = tempfile::tempdir().unwrap();
-        let (s, e) = ranked_grid();
-        draw_all(dir.path(), &s, &e).unwrap();
-        for name in CHARTS {
-            let img = image::open(dir.path().join(format!("{name}.png"))).unwrap().to_rgb8();
-            assert_eq!(img.dimensions(), size(name, &s), "{name}");
-            let reds = img.pixels().filter(|p| p[0] > 180 && p[1] < 80 && p[2] < 80).count();
-            let blues = img.pixels().filter(|p| p[2] > 90 && p[0] < 120).count();
-            assert!(blues > 100, "{name}: trials drawn ({blues} blue pixels)");
-            if name != "slices" {
-                assert!(reds > 100, "{name}: the best in red ({reds})");
-            }
-            let svg = std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
-            assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}");
-        }
-        let text = |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
-        for t in ["lr", "activation", "hidden", "val acc", "relu", "tanh", "4-4", "0.01", "1"] {
-            assert!(text("parallel").contains(&format!(">\n{t}\n</text>")), "parallel: no axis text {t}");
-        }
-        assert!(text("slices").contains("slice: activation (darker = later trial)") && text("history").contains(">\ntrial\n</text>"));
-    }
-
-    #[test]
-    fn the_best_so_far_only_rises_and_nothing_finished_still_draws() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = study("[space]\nwidth = [64]\n");
-        draw_all(dir.path(), &s, &entries(&s, &[f64::NAN], &[1])).unwrap();
-        let s = study("method = \"random\"\ntrials = 1\n[space]\nlr = { log_uniform = [0.01, 1.0] }\n");
-        draw_all(dir.path(), &s, &entries(&s, &[0.8], &[2])).unwrap();
-        assert!(dir.path().join("parallel.svg").exists());
-    }
-}
-
 /// The trade-off chart of a study of several objectives.
 pub const PARETO: &str = "pareto.png";
 
@@ -292,7 +257,7 @@ pub fn pareto(png: &Path, study: &Study, entries: &[Entry], front: &BTreeSet<usi
     crate::plot::write_png(size, png, |root| trade_off(root, study, &points))?;
     let mut svg = String::new();
     crate::plot::paint(&SVGBackend::with_string(&mut svg, size).into_drawing_area(), |root| trade_off(root, study, &points))
-        .map_err(|e| Error::failure(format!("cannot draw the pareto chart: {e}")))?;
+        .map_err(|e| Error::failure_with("cannot draw the pareto chart", e.to_string()))?;
     let path = png.with_extension("svg");
     crate::fsutil::atomic_write(&path, svg.as_bytes()).map_err(|e| Error::io("cannot write", &path, e))
 }
@@ -343,4 +308,67 @@ where
     chart.draw_series(on.iter().map(|&p| Circle::new(p, 8, BEST.stroke_width(2))))?;
     chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).label_font((FAMILY, 13)).background_style(WHITE.mix(0.9)).border_style(AXIS).draw()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::leaderboard::tests::{entries, ranked_grid, study};
+
+    #[test]
+    fn three_charts_as_png_and_svg_with_their_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, e) = ranked_grid();
+        draw_all(dir.path(), &s, &e).unwrap();
+        for name in CHARTS {
+            let img = image::open(dir.path().join(format!("{name}.png"))).unwrap().to_rgb8();
+            assert_eq!(img.dimensions(), size(name, &s), "{name}");
+            let reds = img.pixels().filter(|p| p[0] > 180 && p[1] < 80 && p[2] < 80).count();
+            let blues = img.pixels().filter(|p| p[2] > 90 && p[0] < 120).count();
+            assert!(blues > 100, "{name}: trials drawn ({blues} blue pixels)");
+            if name != "slices" {
+                assert!(reds > 100, "{name}: the best in red ({reds})");
+            }
+            let svg = std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
+            assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}");
+        }
+        let text = |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
+        for t in ["lr", "activation", "hidden", "val acc", "relu", "tanh", "4-4", "0.01", "1"] {
+            assert!(text("parallel").contains(&format!(">\n{t}\n</text>")), "parallel: no axis text {t}");
+        }
+        assert!(text("slices").contains("slice: activation (darker = later trial)") && text("history").contains(">\ntrial\n</text>"));
+    }
+
+    #[test]
+    fn no_line_crosses_a_parallel_axis_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, e) = ranked_grid();
+        draw_all(dir.path(), &s, &e).unwrap();
+        let png = image::open(dir.path().join("parallel.png")).unwrap().to_rgb8();
+        let svg = std::fs::read_to_string(dir.path().join("parallel.svg")).unwrap();
+        // The labels' patches: opaque white rectangles smaller than the picture (same geometry in both files).
+        let attr = |r: &str, name: &str| -> u32 { r.split(&format!(" {name}=\"")).nth(1).and_then(|v| v.split('"').next()).and_then(|v| v.parse().ok()).unwrap_or(0) };
+        let patches: Vec<&str> = svg.split("<rect").skip(1).filter(|r| r.contains("opacity=\"1\" fill=\"#FFFFFF\"") && attr(r, "width") < 200).collect();
+        let ticks = svg.matches("<text").count() - 1 - (s.space.len() + 1);
+        assert!(ticks > 0 && patches.len() == ticks, "{} opaque label patches for {ticks} tick labels", patches.len());
+        for r in patches {
+            let (x, y, w, h) = (attr(r, "x"), attr(r, "y"), attr(r, "width"), attr(r, "height"));
+            for py in y..y + h {
+                for px in x..x + w {
+                    let [r, g, b] = png.get_pixel(px, py).0.map(i32::from);
+                    assert!(b <= r + 30 && !(r > 150 && g < 100), "a line crosses the label patch at {x},{y} {w}x{h}: pixel {px},{py} = {r},{g},{b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_best_so_far_only_rises_and_nothing_finished_still_draws() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = study("[space]\nwidth = [64]\n");
+        draw_all(dir.path(), &s, &entries(&s, &[f64::NAN], &[1])).unwrap();
+        let s = study("method = \"random\"\ntrials = 1\n[space]\nlr = { log_uniform = [0.01, 1.0] }\n");
+        draw_all(dir.path(), &s, &entries(&s, &[0.8], &[2])).unwrap();
+        assert!(dir.path().join("parallel.svg").exists());
+    }
 }

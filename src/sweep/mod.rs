@@ -47,18 +47,25 @@ pub const TRIALS_DIR: &str = "trials";
 /// The N of `--shard K/N`, written by the shards so that `--collect` can name the shard of a
 /// missing trial (the split depends on N).
 pub const SHARDS_FILE: &str = "shards.txt";
-/// Trials trained at once unless `--workers` says otherwise. On the 2-core reference machine two
-/// workers of one core each trained 15-40 % more trials a minute than one worker with both
-/// cores (the Learner's per-trial work and small products do not use two cores well); see the
-/// README, Experiments.
+/// Trials trained at once unless `--workers` says otherwise: two workers of one core each train
+/// more trials a minute than one worker with both cores (the Learner's per-trial work and small
+/// products do not use two cores well; figures in docs/performance.md, "Sweep speed").
 pub const DEFAULT_WORKERS: usize = 2;
+
+/// What a search has to do, as far as it is known when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jobs {
+    /// This many trainings (a halving trial counts once per rung).
+    Exactly(usize),
+    /// This many draws, each trained at least once; asha's promotions are decided on the way.
+    Draws(usize),
+}
 
 /// What a caller hears while a sweep searches. Workers call it from their threads.
 pub trait SweepObserver: Send {
-    /// The search starts with `jobs` trainings to do (a halving trial counts once per rung),
-    /// estimated to cost `work` in all (epochs weighted by the model's size; see
-    /// [`runner::cost_per_epoch`]).
-    fn started(&mut self, _jobs: usize, _work: f64) {}
+    /// The search starts with `jobs` to do, estimated to cost `work` in all (epochs weighted by
+    /// the model's size; see [`runner::cost_per_epoch`]).
+    fn started(&mut self, _jobs: Jobs, _work: f64) {}
     /// A rung of successive halving starts: `trials` trials trained up to `epochs`.
     fn rung(&mut self, _epochs: usize, _trials: usize) {}
     /// A trial reached its epochs (`trained` of them in this call; 0: done before) or diverged;
@@ -187,18 +194,25 @@ impl SweepDir {
                 self.path().display()
             )));
         }
-        Study::load(&file, StudyOverrides::default())
+        Study::load_saved(&file)
     }
 
     /// Save `study` as the folder's `sweep.toml`. A folder that has one already is refused,
-    /// unless `shared` (shards of one study) and it holds the same study.
-    pub fn start(&self, study: &Study, shared: bool) -> Result<()> {
+    /// unless `shared` (shards of one study) and it holds the same study, or its study never
+    /// started a trial (it failed before, e.g. on a backend not built in or missing data): that
+    /// one is started over, as `train` does with a run that finished no epoch. Returns whether
+    /// it was.
+    pub fn start(&self, study: &Study, shared: bool) -> Result<bool> {
         let shown = self.path().display();
+        let over = !shared && self.file(STUDY_FILE).exists() && self.never_started();
+        if over {
+            self.clear_unstarted()?;
+        }
         if self.file(STUDY_FILE).exists() {
             let theirs = self.load_study().map(|s| s.to_toml()).unwrap_or_default();
             let differ = work::first_difference(&theirs, &study.to_toml());
             return match (shared, differ) {
-                (true, None) => Ok(()),
+                (true, None) => Ok(false),
                 (true, Some((a, b))) => Err(Error::input(format!(
                     "{shown}: holds another study: its {STUDY_FILE} has `{a}` where this one has `{b}`; run every process with the same space file and options, or give each study its own --out"
                 ))),
@@ -210,7 +224,28 @@ impl SweepDir {
         self.dir.ensure_writable()?;
         let text = format!("# The study of this sweep (written by `sweep`); `sweep --resume {shown}` continues it.\n{}", study.to_toml());
         let path = self.file(STUDY_FILE);
-        crate::fsutil::atomic_write(&path, text.as_bytes()).map_err(|e| Error::io("cannot write", &path, e))
+        crate::fsutil::atomic_write(&path, text.as_bytes()).map_err(|e| Error::io("cannot write", &path, e))?;
+        Ok(over)
+    }
+
+    /// No trial has a folder, nothing was ranked or refitted, and the journal (if any) holds
+    /// only the study's planned trials, none of them taken.
+    fn never_started(&self) -> bool {
+        let trials = std::fs::read_dir(self.file(TRIALS_DIR)).map_or(0, |d| d.count());
+        let later = [BEST_DIR, LEADERBOARD_FILE, SHARDS_FILE].iter().any(|f| self.file(f).exists());
+        trials == 0 && !later && work::untouched(self)
+    }
+
+    /// Remove what a study that never started left: its space and its journal.
+    fn clear_unstarted(&self) -> Result<()> {
+        let journal = self.file(journal::JOURNAL_FILE);
+        for f in [self.file(STUDY_FILE), journal.with_extension("log.holder"), journal] {
+            match std::fs::remove_file(&f) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("cannot remove", &f, e)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -253,7 +288,7 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
             } else {
                 (mine.len(), mine.iter().map(|t| t.config.epochs as f64 * runner::cost_per_epoch(&t.config)).sum())
             };
-            tell(&observer, |o| o.started(n, work));
+            tell(&observer, |o| o.started(Jobs::Exactly(n), work));
             // Trials finished before (a resumed or joined study) are said once, as "done before".
             for e in claims.found() {
                 tell(&observer, |o| o.trial_finished(&e, 0, runner::JobWork { planned: 0.0, trained: 0.0, seconds: 0.0 }));
@@ -263,13 +298,13 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
         }
         Method::Grid | Method::Random => {
             let jobs: Vec<runner::Job> = mine.iter().map(|t| runner::Job { trial: t, epochs: t.config.epochs, from: 0 }).collect();
-            tell(&observer, |o| o.started(jobs.len(), jobs.iter().map(runner::Job::work).sum()));
+            tell(&observer, |o| o.started(Jobs::Exactly(jobs.len()), jobs.iter().map(runner::Job::work).sum()));
             runner.run(&jobs, &observer)
         }
         Method::Tpe => unreachable!("check_split refuses a sharded tpe study"),
         Method::Asha => {
             let h = s.study.halving;
-            tell(&observer, |o| o.started(halving::sizes(mine.len(), &h).iter().sum(), halving_work(&mine, &h)));
+            tell(&observer, |o| o.started(Jobs::Draws(mine.len()), halving_work(&mine, &h)));
             let mut claims = work::JournalAsha::new(s.study, s.sweep)?;
             for e in claims.found() {
                 tell(&observer, |o| o.trial_finished(&e, 0, runner::JobWork { planned: 0.0, trained: 0.0, seconds: 0.0 }));
@@ -289,7 +324,7 @@ pub fn search(s: &Search, observer: &mut dyn SweepObserver) -> Result<Vec<Entry>
 fn synchronous_halving(runner: &runner::Runner, mine: &[&Trial], h: &Halving, observer: &Mutex<&mut dyn SweepObserver>) -> Result<Vec<Entry>> {
     let h = *h;
     let sizes = halving::sizes(mine.len(), &h);
-    tell(observer, |o| o.started(sizes.iter().sum(), halving_work(mine, &h)));
+    tell(observer, |o| o.started(Jobs::Exactly(sizes.iter().sum()), halving_work(mine, &h)));
     let mut alive = mine.to_vec();
     let mut latest = BTreeMap::new();
     let rungs = halving::rungs(&h);
@@ -364,7 +399,7 @@ fn check_batches(s: &Search) -> Result<()> {
     if largest <= n {
         return Ok(());
     }
-    Err(Error::Config(format!(
+    Err(Error::config(format!(
         "{}: the study's batch_size reaches {largest}, more than the {n} training images left after holding out val_size = {}; use smaller batches or a smaller val_size",
         s.sweep.file(STUDY_FILE).display(),
         s.data.test.len()
@@ -525,10 +560,16 @@ mod tests {
         let sweep = SweepDir::new(dir.path().join("s"));
         let study = Study::parse("[space]\nlr = [0.1, 0.2]\n", "a.toml", StudyOverrides::default()).unwrap();
         assert!(sweep.load_study().unwrap_err().to_string().contains("no sweep here"));
-        sweep.start(&study, false).unwrap();
+        assert!(!sweep.start(&study, false).unwrap());
         assert_eq!(sweep.load_study().unwrap(), study);
+        // A study that never started a trial starts over, another one too.
+        let other = Study { seed: 1, ..study.clone() };
+        assert!(sweep.start(&other, false).unwrap());
+        assert_eq!(sweep.load_study().unwrap(), other);
+        assert!(sweep.start(&study, false).unwrap());
+        std::fs::create_dir_all(sweep.trial(0).path()).unwrap();
         assert!(sweep.start(&study, false).unwrap_err().to_string().contains("sweep --resume"));
-        sweep.start(&study, true).unwrap();
+        assert!(!sweep.start(&study, true).unwrap());
         let other = Study { seed: 1, ..study };
         assert!(sweep.start(&other, true).unwrap_err().to_string().contains("holds another study"));
         assert_eq!(sweep.trial(7).path(), dir.path().join("s/trials/007"));

@@ -103,7 +103,9 @@ where
     DB::ErrorType: 'static,
 {
     let y = y_range(p.points.iter().map(|q| q.1));
-    let axis = Axis::for_points(p);
+    // The plot's width: the panel less its margins and the y labels' area (below).
+    let px = f64::from(area.dim_in_pixel().0).max(100.0) - 2.0 * 12.0 - 52.0;
+    let axis = Axis::for_points(p, px, fonts.1);
     let label = axis.formatter(p);
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FAMILY, fonts.0))
@@ -137,8 +139,9 @@ pub(super) struct Axis {
 }
 
 impl Axis {
-    /// The axis of a panel's points: a column per word, else a (log) range around the values.
-    pub(super) fn for_points(p: &Scatter) -> Axis {
+    /// The axis of a panel's points: a column per word, else a (log) range around the values,
+    /// `px` pixels wide, its tick labels in a font of `font` pixels.
+    pub(super) fn for_points(p: &Scatter, px: f64, font: u32) -> Axis {
         if let Some(names) = &p.labels {
             let columns = (0..names.len()).map(|i| i as f64).collect();
             return Axis { lo: -0.5, hi: names.len().max(1) as f64 - 0.5, log: false, keys: columns };
@@ -156,13 +159,13 @@ impl Axis {
             (false, true) => (lo - (hi - lo) * 0.08, hi + (hi - lo) * 0.08),
             (false, false) => (lo - lo.abs().max(1.0) * 0.5, lo + lo.abs().max(1.0) * 0.5),
         };
-        // Ticks at the values tried when they are few (a grid), else plotters' own.
-        let keys = match (xs.len() <= 10, p.log) {
-            (true, _) => xs.clone(),
-            (false, true) => log_ticks(a, b),
-            (false, false) => RangedCoordf64::from(a..b).key_points(6),
-        };
-        Axis { lo: a, hi: b, log: p.log, keys }
+        let t = |x: f64| if p.log { x.ln() } else { x };
+        let pos = |x: f64| (t(x) - t(a)) / (t(b) - t(a));
+        // Labels side by side: half of each one's width apart, and a gap.
+        let half = |x: f64| 0.3 * f64::from(font) * number(&x).chars().count() as f64;
+        let clear = |x: f64, y: f64| (pos(y) - pos(x)) * px >= half(x) + half(y) + 8.0;
+        let round = if p.log { log_ticks(a, b) } else { RangedCoordf64::from(a..b).key_points(6) };
+        Axis { lo: a, hi: b, log: p.log, keys: ticks(&xs, round, clear) }
     }
 
     /// The tick labels: the column's word, or a short number.
@@ -223,6 +226,30 @@ fn draw_curves(area: &Area, done: &[&Entry], y: Range<f64>) -> Drawn {
         chart.draw_series(curve(b).into_iter().map(|q| Circle::new(q, 4, BEST.filled())))?;
     }
     Ok(())
+}
+
+/// Where to put the ticks of an axis on which values `tried` were sampled: at those values when
+/// they are few and their labels `clear` each other (a grid's), else at the `round` values whose
+/// labels do (a random study's 0.0896 and 0.0927 would print over each other), else at as many
+/// tried values as clear each other.
+pub(super) fn ticks(tried: &[f64], round: Vec<f64>, clear: impl Fn(f64, f64) -> bool) -> Vec<f64> {
+    let fits = |keys: &[f64]| keys.windows(2).all(|w| clear(w[0], w[1]));
+    if tried.len() <= 10 && fits(tried) {
+        return tried.to_vec();
+    }
+    let round = spaced(round, &clear);
+    if round.len() >= 2 { round } else { spaced(tried.to_vec(), &clear) }
+}
+
+/// `keys` (ascending) from the first, each kept when it clears the last one kept.
+fn spaced(keys: Vec<f64>, clear: &impl Fn(f64, f64) -> bool) -> Vec<f64> {
+    let mut kept: Vec<f64> = Vec::new();
+    for k in keys.into_iter().filter(|k| k.is_finite()) {
+        if kept.last().is_none_or(|&last| clear(last, k)) {
+            kept.push(k);
+        }
+    }
+    kept
 }
 
 /// 1, 2 and 5 times the powers of ten within [a, b] (only the powers when that is too many).
@@ -287,6 +314,30 @@ mod tests {
         draw(&p, &s, &entries(&s, &[f64::NAN], &[1])).unwrap();
         let e = draw(&dir.path().join("no/such/dir.png"), &s, &entries(&s, &[0.8], &[1])).unwrap_err();
         assert!(e.to_string().contains("no/such/dir.png"), "{e}");
+    }
+
+    #[test]
+    fn close_sampled_values_get_round_ticks_whose_labels_do_not_overlap() {
+        // A random study's rates (the 0.0614 and 0.0739 printed as "0.06140739").
+        let xs = [0.0614, 0.0739, 0.102, 0.17, 0.261, 0.489];
+        let p = Scatter { name: "lr".into(), points: xs.iter().map(|&x| (x, 0.8)).collect(), best: None, labels: None, log: true };
+        let axis = Axis::for_points(&p, 324.0, 12);
+        let shown: Vec<String> = axis.keys.iter().map(number).collect();
+        assert_eq!(shown, ["0.05", "0.1", "0.2", "0.5"]);
+        // A grid's well-spaced values keep their ticks; so do close ones on a wide axis.
+        let grid = Scatter { points: [0.01, 0.1, 1.0].iter().map(|&x| (x, 0.8)).collect(), ..p };
+        assert_eq!(Axis::for_points(&grid, 324.0, 12).keys, [0.01, 0.1, 1.0]);
+        // No two labels of any axis overlap: pixel gap >= half of each label's width.
+        for (xs, log) in [(vec![0.0896, 0.0927, 0.2, 0.455, 0.47], true), (vec![0.1, 0.11, 0.12, 0.5], false), (vec![0.3; 3], false)] {
+            let p = Scatter { name: "x".into(), points: xs.iter().map(|&x| (x, 0.8)).collect(), best: None, labels: None, log };
+            let a = Axis::for_points(&p, 324.0, 12);
+            let at = |x: f64| a.map(&x, (0, 324));
+            for w in a.keys.windows(2) {
+                let need = 0.3 * 12.0 * (number(&w[0]).len() + number(&w[1]).len()) as f64;
+                assert!(f64::from(at(w[1]) - at(w[0])) >= need, "{xs:?}: {} and {} overlap ({:?})", w[0], w[1], a.keys);
+            }
+            assert!(!a.keys.is_empty(), "{xs:?}");
+        }
     }
 
     #[test]

@@ -258,7 +258,7 @@ impl Runner<'_> {
     fn pool(&self, threads: Option<usize>, abort: &Interrupter) -> Result<Option<rayon::ThreadPool>> {
         threads.map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build()).transpose().map_err(|e| {
             abort.stop(None);
-            Error::failure(format!("cannot start the threads of a sweep worker: {e}"))
+            Error::failure_with("cannot start the threads of a sweep worker", e)
         })
     }
 
@@ -497,8 +497,7 @@ impl Observer for Watch {
 
 /// Split off the validation images and share both parts among the workers.
 pub fn hold_out(train: crate::data::Split, val_size: usize) -> Result<TrainData> {
-    let (train, val) = train.take_tail(val_size)?;
-    Ok(TrainData { train: Arc::new(train), test: Arc::new(val), held_out: crate::run::metrics::HeldOut::Validation })
+    TrainData::hold_out(train, val_size)
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml::Value;
 
-use crate::config::TrainConfig;
+use crate::config::{Setting, TrainConfig};
 use crate::error::{Error, Result};
 
 /// The most points a grid may have.
@@ -238,26 +238,50 @@ pub struct StudyOverrides {
 impl Study {
     /// Read and check a space file.
     pub fn load(path: &Path, o: StudyOverrides) -> Result<Study> {
+        Self::load_as(path, o, true)
+    }
+
+    /// Read a sweep folder's saved `sweep.toml`. Unlike a user's space file, one an older version
+    /// saved may list swept fields under `[fixed]` (with the values they were overridden from).
+    pub fn load_saved(path: &Path) -> Result<Study> {
+        Self::load_as(path, StudyOverrides::default(), false)
+    }
+
+    fn load_as(path: &Path, o: StudyOverrides, strict: bool) -> Result<Study> {
         let shown = path.display();
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
-                Error::Config(format!("{shown}: space file not found; pass an existing file, e.g. config/sweeps/lr.toml"))
+                Error::config_with(format!("{shown}: space file not found"), e).fix("pass an existing file, e.g. config/sweeps/lr.toml").paraphrased()
             }
-            std::io::ErrorKind::InvalidData => Error::Config(format!("{shown}: not a text (UTF-8) file; pass a TOML space file")),
-            _ if path.is_dir() => Error::Config(format!("{shown}: is a folder; pass a space file (TOML), or add --resume to continue a sweep")),
+            std::io::ErrorKind::InvalidData => Error::config_with(format!("{shown}: not a text (UTF-8) file"), e).fix("pass a TOML space file").paraphrased(),
+            _ if path.is_dir() => Error::config_with(format!("{shown}: is a folder"), e).fix("pass a space file (TOML), or add --resume to continue a sweep").paraphrased(),
             _ => Error::io("cannot read", path, e),
         })?;
-        Self::parse(&text, &shown.to_string(), o)
+        Self::parse_as(&text, &shown.to_string(), o, strict)
     }
 
     /// Parse and check TOML text; `origin` starts every error message.
     pub fn parse(text: &str, origin: &str, o: StudyOverrides) -> Result<Study> {
+        Self::parse_as(text, origin, o, true)
+    }
+
+    /// [`Study::parse`] of a saved study ([`Study::load_saved`]).
+    pub fn parse_saved(text: &str, origin: &str) -> Result<Study> {
+        Self::parse_as(text, origin, StudyOverrides::default(), false)
+    }
+
+    fn parse_as(text: &str, origin: &str, o: StudyOverrides, strict: bool) -> Result<Study> {
         let file: File = toml::from_str(text).map_err(|e| {
             let msg = e.message().lines().next().unwrap_or("invalid TOML");
             let line = e.span().and_then(|s| text.get(..s.start)).map(|t| format!(" (line {})", t.matches('\n').count() + 1));
-            Error::Config(format!("{origin}: {msg}{}; see config/sweeps/ for examples", line.unwrap_or_default()))
+            Error::config_with(format!("{origin}: {msg}{}", line.unwrap_or_default()), e).fix("see config/sweeps/ for examples").paraphrased()
         })?;
-        Self::from_file(file, o).map_err(|m| Error::Config(format!("{origin}: {m}")))
+        let (fixed, space) = (file.fixed.clone(), file.space.clone());
+        let study = Self::from_file(file, o).map_err(|m| Error::config(format!("{origin}: {m}")))?;
+        if strict {
+            check_fixed(&fixed, &space).map_err(|m| Error::config(format!("{origin}: {m}")))?;
+        }
+        Ok(study)
     }
 
     fn from_file(f: File, o: StudyOverrides) -> std::result::Result<Study, String> {
@@ -295,7 +319,33 @@ impl Study {
         Ok(study)
     }
 
+    /// The study with `--set` applied to its `[fixed]` recipe: a swept field (or `hidden` while
+    /// `depth`/`width` are swept, or `epochs` under rungs) is refused, as the search sets it.
+    pub fn with_settings(mut self, settings: &[Setting]) -> Result<Study> {
+        for s in settings {
+            let swept = |n: &str| self.space.iter().any(|p| p.name == n);
+            let why = match s.field.as_str() {
+                f if swept(f) => Some(format!("`{f}` is swept in the study's [space]; remove it from [space] to fix its value, or drop --set {f}")),
+                "hidden" if swept("depth") || swept("width") => Some("the study builds `hidden` from its swept depth and width; drop --set hidden".to_string()),
+                "epochs" if self.method.has_rungs() => Some(format!("a {} study sets each trial's epochs from [halving] (r_min, r_max); drop --set epochs", self.method.name())),
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(Error::config(format!("--set {}: {why}", s.shown())));
+            }
+        }
+        self.fixed = self.fixed.with_settings(settings)?;
+        self.check().map_err(|m| Error::config(format!("--set: {m}")))?;
+        Ok(self)
+    }
+
     fn check(&self) -> std::result::Result<(), String> {
+        if self.fixed.val_size > 0 {
+            return Err("[fixed]: field `val_size`: trials are scored on the study's own held-out images; set val_size at the top of the study, not in [fixed]".into());
+        }
+        if self.fixed.patience.is_some() {
+            return Err("[fixed]: field `patience`: a study stops trials with its pruner or its rungs (method = \"halving\" or \"asha\"); remove patience from [fixed]".into());
+        }
         if self.space.is_empty() {
             return Err("[space] is empty; list at least one field to sweep, e.g. lr = [0.05, 0.1, 0.2]".into());
         }
@@ -380,12 +430,25 @@ impl Study {
         })
     }
 
-    /// The study as TOML: what `sweep.toml` holds (parses back to the same study).
+    /// The study as TOML: what `sweep.toml` holds (parses back to the same study). `[fixed]`
+    /// leaves out what the trials never take from it: the swept fields, the default epochs of a
+    /// study with rungs, and `hidden` when the layers come from `depth` and `width`.
     pub fn to_toml(&self) -> String {
-        let fixed = match Value::try_from(&self.fixed) {
+        let mut fixed = match Value::try_from(&self.fixed) {
             Ok(Value::Table(t)) => t,
             _ => toml::Table::new(),
         };
+        let swept = |n: &str| self.space.iter().any(|p| p.name == n);
+        for p in &self.space {
+            fixed.remove(&p.name);
+        }
+        if self.method.has_rungs() && self.fixed.epochs == TrainConfig::default().epochs {
+            fixed.remove("epochs");
+        }
+        // With width swept, hidden's length is the depth: only the default (one layer) goes unsaid.
+        if swept("width") && (swept("depth") || self.fixed.hidden == TrainConfig::default().hidden) {
+            fixed.remove("hidden");
+        }
         let space = self.space.iter().map(|p| (p.name.clone(), domain_value(&p.domain))).collect();
         let file = File {
             method: self.method,
@@ -411,6 +474,41 @@ impl Study {
             m => format!("{} search of {} trials over {}", m.name(), self.trials.unwrap_or(0), names.join(", ")),
         }
     }
+}
+
+/// `hidden` in a user's `[fixed]` beside a swept `depth` or `width` would be overridden in part,
+/// without a word: it may only give what they leave open, the width (one layer's size) when only
+/// `depth` is swept.
+fn check_fixed(fixed: &toml::Table, space: &toml::Table) -> std::result::Result<(), String> {
+    let Some(hidden) = fixed.get("hidden") else {
+        return Ok(());
+    };
+    let (depth, width) = (space.contains_key("depth"), space.contains_key("width"));
+    let one_layer = hidden.as_array().is_some_and(|a| a.len() == 1);
+    match (depth, width) {
+        (_, true) => Err(format!(
+            "[fixed] hidden = {hidden} beside the swept `width`: a trial's layers are `depth` layers of `width` units, so hidden would be overridden; remove hidden from [fixed] (for two layers, add depth = [2] to [space])"
+        )),
+        (true, false) if !one_layer => Err(format!(
+            "[fixed] hidden = {hidden} beside the swept `depth`: every layer of a trial is as wide as hidden's one value; give one width, e.g. hidden = [{}], or sweep width too",
+            hidden.as_array().and_then(|a| a.first()).map_or("256".to_string(), |v| v.to_string())
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The fields a space file sets in `[fixed]` and sweeps in `[space]` too (the trials take them from
+/// `[space]`), each said in one line; empty for a file that does not parse.
+pub fn fixed_and_swept(path: &Path) -> Vec<String> {
+    let file: Option<File> = std::fs::read_to_string(path).ok().and_then(|t| toml::from_str(&t).ok());
+    let Some(f) = file else {
+        return Vec::new();
+    };
+    f.fixed
+        .keys()
+        .filter(|k| f.space.contains_key(k.as_str()))
+        .map(|k| format!("{}: field `{k}` is in [fixed] and in [space]; the trials take it from [space] (remove it from [fixed])", path.display()))
+        .collect()
 }
 
 fn first_line(s: &str) -> &str {
@@ -520,6 +618,37 @@ dropout = { uniform = [0.0, 0.5] }
     }
 
     #[test]
+    fn the_saved_fixed_recipe_lists_only_what_the_trials_take_from_it() {
+        let saved = parse(JOINT).unwrap().to_toml();
+        let fixed = saved.split("[fixed]").nth(1).unwrap().split("\n[").next().unwrap();
+        for swept in ["lr =", "hidden =", "activation =", "dropout =", "epochs ="] {
+            assert!(!fixed.contains(swept), "[fixed] lists `{swept}` that the trials never take from it:\n{saved}");
+        }
+        assert!(fixed.contains("batch_size = 128") && fixed.contains("momentum = 0.0"), "{saved}");
+        // Depth alone: hidden gives the width, and stays.
+        let depth = parse("[fixed]\nhidden = [128]\n[space]\ndepth = [1, 2]\n").unwrap();
+        assert!(depth.to_toml().contains("hidden = [128]"), "{}", depth.to_toml());
+        assert_eq!(depth.trials().unwrap()[1].config.hidden, vec![128, 128]);
+    }
+
+    #[test]
+    fn a_fixed_hidden_the_space_overrides_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.toml");
+        std::fs::write(&p, "[fixed]\nlr = 0.3\nepochs = 2\n[space]\nlr = [0.1, 0.2]\n").unwrap();
+        assert_eq!(fixed_and_swept(&p), [format!("{}: field `lr` is in [fixed] and in [space]; the trials take it from [space] (remove it from [fixed])", p.display())]);
+        let m = err("[fixed]\nhidden = [64]\n[space]\nwidth = [16, 32]\n");
+        assert!(m.contains("[fixed] hidden = [64] beside the swept `width`") && m.contains("add depth = [2] to [space]"), "{m}");
+        let m = err("[fixed]\nhidden = [128, 64]\n[space]\ndepth = [1, 2]\n");
+        assert!(m.contains("give one width, e.g. hidden = [128]"), "{m}");
+        // A saved study of an older version, with the overridden values under [fixed], still loads.
+        let old = "[fixed]\nlr = 0.1\nhidden = [64, 64]\n[space]\nlr = [0.2, 0.3]\nwidth = [16, 32]\n";
+        let s = Study::parse_saved(old, "sweep.toml").unwrap();
+        assert_eq!(s.trials().unwrap()[0].config.hidden, vec![16, 16], "the depth still comes from the saved hidden");
+        assert_eq!(Study::parse_saved(&s.to_toml(), "sweep.toml").unwrap().trials().unwrap(), s.trials().unwrap());
+    }
+
+    #[test]
     fn the_written_study_parses_back_to_itself() {
         for text in [JOINT, "[space]\nlr = [0.1, 0.2]\nhidden = [[64], [32, 16]]\n", "method = \"random\"\ntrials = 3\n[space]\ninit_std = { uniform = [0.001, 0.1] }\n"] {
             let s = parse(text).unwrap();
@@ -560,6 +689,8 @@ dropout = { uniform = [0.0, 0.5] }
             ("val_size = 0\n[space]\nlr = [0.1]\n", "field `val_size` must be at least 1"),
             ("[fixed]\nlr = -2.0\n[space]\nseed = [1]\n", "[fixed]: field `lr` must be"),
             ("[fixed]\nlearning_rate = 0.1\n[space]\nseed = [1]\n", "[fixed]: unknown field `learning_rate`"),
+            ("[fixed]\nval_size = 100\n[space]\nseed = [1]\n", "[fixed]: field `val_size`: trials are scored on the study's own held-out images"),
+            ("[fixed]\nval_size = 100\npatience = 2\n[space]\nseed = [1]\n", "[fixed]: field `val_size`"),
             ("metod = \"grid\"\n[space]\nseed = [1]\n", "unknown field `metod`"),
             ("method = \"bayes\"\n[space]\nseed = [1]\n", "unknown variant `bayes`"),
             ("lr = [0.1]\n", "unknown field `lr`"),
@@ -567,6 +698,23 @@ dropout = { uniform = [0.0, 0.5] }
         ] {
             let m = err(text);
             assert!(m.contains(want), "{text:?}\n  gave: {m}\n  want: {want}");
+        }
+    }
+
+    #[test]
+    fn set_changes_the_fixed_recipe_but_never_a_swept_field() {
+        let set = |args: &[&str]| crate::config::parse_settings(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>()).unwrap();
+        let s = parse(JOINT).unwrap().with_settings(&set(&["init_std=0.1", "shuffle=false"])).unwrap();
+        assert_eq!((s.fixed.init_std, s.fixed.shuffle, s.fixed.batch_size), (0.1, false, 128));
+        assert_eq!(parse(&s.to_toml()).unwrap(), s, "sweep.toml keeps the --set values");
+        for (arg, want) in [
+            ("lr=0.5", "--set lr=0.5: `lr` is swept in the study's [space]"),
+            ("hidden=[8]", "--set hidden=[8]: the study builds `hidden` from its swept depth and width"),
+            ("epochs=3", "--set epochs=3: a halving study sets each trial's epochs from [halving]"),
+            ("patience=2", "field `patience` (2) needs a validation split"),
+        ] {
+            let e = parse(JOINT).unwrap().with_settings(&set(&[arg])).unwrap_err();
+            assert!(matches!(e, Error::Config(_)) && e.to_string().contains(want), "{arg}: {e}");
         }
     }
 

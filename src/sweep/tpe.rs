@@ -58,19 +58,19 @@ pub fn suggest(study: &Study, index: usize, finished: &[(&[(String, Value)], f64
             let Some(range) = coded.range() else {
                 return Ok((p.name.clone(), coded.decode(0.0)));
             };
-            let failed = |e: &dyn std::fmt::Display| Error::failure(format!("tpe: cannot suggest `{}` for trial {index}: {e}", p.name));
+            let failed = |e: crate::error::Cause| Error::failure_with(format!("tpe: cannot suggest `{}` for trial {index}", p.name), e);
             let builder = match coded {
                 Coding::Choice(_) => tpe::histogram_estimator(),
                 _ => tpe::parzen_estimator(),
             };
-            let mut opt = tpe::TpeOptimizerBuilder::new().candidates(study.tpe.candidates).build(builder, range).map_err(|e| failed(&e))?;
+            let mut opt = tpe::TpeOptimizerBuilder::new().candidates(study.tpe.candidates).build(builder, range).map_err(|e| failed(e.into()))?;
             for (params, acc) in finished {
-                opt.tell(coded.encode(value_of(params, &p.name)), objective(*acc)).map_err(|e| failed(&e))?;
+                opt.tell(coded.encode(value_of(params, &p.name)), objective(*acc)).map_err(|e| failed(e.into()))?;
             }
             for params in pending {
-                opt.tell(coded.encode(value_of(params, &p.name)), worst).map_err(|e| failed(&e))?;
+                opt.tell(coded.encode(value_of(params, &p.name)), worst).map_err(|e| failed(e.into()))?;
             }
-            let x = opt.ask(&mut rng).map_err(|e| failed(&e))?;
+            let x = opt.ask(&mut rng).map_err(|e| failed(e.into()))?;
             Ok((p.name.clone(), coded.decode(x)))
         })
         .collect()
@@ -152,7 +152,7 @@ fn save_params(path: &Path, params: &[(String, Value)]) -> Result<()> {
 pub fn load_params(path: &Path, study: &Study) -> Result<Vec<(String, Value)>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
     let bad = |why: &str| Error::data(path, format!("{why}; delete the trial's folder to suggest it again"));
-    let table: toml::Table = toml::from_str(&text).map_err(|_| bad("not a TOML table of the swept fields"))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| bad("not a TOML table of the swept fields").caused_by(e).paraphrased())?;
     study
         .space
         .iter()

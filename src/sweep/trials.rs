@@ -44,7 +44,7 @@ impl Study {
 
     /// Trial `index` with the swept values `params`.
     pub fn trial(&self, index: usize, params: Vec<(String, Value)>) -> Result<Trial> {
-        let config = recipe(&self.fixed, &params).map_err(|m| Error::Config(format!("sweep.toml: trial {index} ({}): {m}", describe(&params))))?;
+        let config = recipe(&self.fixed, &params).map_err(|m| Error::config(format!("sweep.toml: trial {index} ({}): {m}", describe(&params))))?;
         Ok(Trial { index, params, config })
     }
 }
@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn depth_and_width_build_the_hidden_layers() {
-        let s = study("[fixed]\nhidden = [100, 50]\n[space]\ndepth = [1, 3]\n");
+        let s = study("[fixed]\nhidden = [100]\n[space]\ndepth = [1, 3]\n");
         let hidden: Vec<Vec<usize>> = s.trials().unwrap().into_iter().map(|t| t.config.hidden).collect();
         assert_eq!(hidden, vec![vec![100], vec![100; 3]]);
         let s = study("[space]\nwidth = [16]\ndepth = [2]\n");

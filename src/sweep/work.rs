@@ -115,7 +115,9 @@ pub fn begin(sweep: &SweepDir, study: &Study, join: bool, lag: Option<usize>) ->
             return Ok((Vec::new(), ()));
         }
         let theirs = r.user_attrs.get("space").and_then(Json::as_str).unwrap_or("");
-        match first_difference(theirs, &study.to_toml()) {
+        // As this version writes it (an older one listed swept fields under [fixed] too).
+        let theirs = Study::parse_saved(theirs, "journal.log").map_or_else(|_| theirs.to_string(), |s| s.to_toml());
+        match first_difference(&theirs, &study.to_toml()) {
             None => Ok((Vec::new(), ())),
             Some((a, b)) => Err(Error::input(format!(
                 "--join: {} runs another study: its space has `{a}` where this one has `{b}`; join with the same space file and options, or pick another --out",
@@ -123,6 +125,16 @@ pub fn begin(sweep: &SweepDir, study: &Study, join: bool, lag: Option<usize>) ->
             ))),
         }
     })
+}
+
+/// Whether the study's journal holds only its planned trials, none taken yet (no journal: yes;
+/// an unreadable one: no).
+pub fn untouched(sweep: &SweepDir) -> bool {
+    let j = journal_of(sweep);
+    if !j.path().exists() {
+        return true;
+    }
+    j.read().is_ok_and(|r| r.trials.iter().all(|t| t.state == State::Waiting && t.system_attrs.contains_key(PLANNED)))
 }
 
 pub(crate) fn first_difference(a: &str, b: &str) -> Option<(String, String)> {
@@ -178,7 +190,7 @@ fn refuse_bad_waiting(study: &Study, r: &Replay) -> Vec<Op> {
         if let Err(e) = trial_of(study, jt) {
             let n = jt.number;
             ops.push(Op::TrialSystemAttr { trial: n, key: REFUSED.into(), value: true.into() });
-            ops.push(Op::TrialUserAttr { trial: n, key: REASON.into(), value: e.to_string().into() });
+            ops.push(Op::TrialUserAttr { trial: n, key: REASON.into(), value: e.one_line().into() });
             ops.push(Op::State { trial: n, state: State::Fail, values: None });
         }
     }

@@ -27,6 +27,10 @@ pub struct Capture {
     epoch: usize,
     in_valid: bool,
     epoch_start: Instant,
+    /// The test hook's epoch ([`super::hold`]): wait at the start of its training split.
+    hold: Option<usize>,
+    /// This session's first epoch and when it began: the time left is the mean epoch's.
+    session: Option<(usize, Instant)>,
 }
 
 impl Capture {
@@ -41,7 +45,15 @@ impl Capture {
             epoch: 1,
             in_valid: false,
             epoch_start: Instant::now(),
+            hold: None,
+            session: None,
         }
+    }
+
+    /// Wait at the start of `epoch`'s training split until the run is stopped (a test hook).
+    pub fn holding(mut self, epoch: Option<usize>) -> Self {
+        self.hold = epoch;
+        self
     }
 
     fn forward(&mut self, f: impl FnOnce(&mut dyn MetricsRenderer)) {
@@ -113,6 +125,7 @@ impl TrainingProgressLogger for Capture {
         self.total_epochs = total_epochs;
         self.epoch = starting_epoch;
         self.epoch_start = Instant::now();
+        self.session = Some((starting_epoch, Instant::now()));
         self.forward(|i| i.start(total_epochs, starting_epoch, total_items, label));
     }
 
@@ -120,6 +133,12 @@ impl TrainingProgressLogger for Capture {
         self.epoch = epoch + 1;
         self.epoch_start = Instant::now();
         self.forward(|i| i.update_epoch(epoch));
+        // `epoch` has ended: the epochs left at the mean rate of this session's.
+        if let (Some((first, began)), Some(d)) = (self.session, self.inner.as_mut()) {
+            let done = (epoch + 1).saturating_sub(first).max(1);
+            let left = began.elapsed().mul_f64(self.total_epochs.saturating_sub(epoch) as f64 / done as f64);
+            d.time_left(self.total_epochs, epoch + 1, left);
+        }
     }
 
     fn start_split(&mut self, split: &str, total_items: usize) {
@@ -127,6 +146,9 @@ impl TrainingProgressLogger for Capture {
         self.with(|r| r.split_started());
         self.observer.split_started(self.epoch, self.total_epochs, self.in_valid, total_items);
         self.forward(|i| i.start_split(split, total_items));
+        if !self.in_valid && self.hold == Some(self.epoch) {
+            super::hold::wait(&self.interrupter);
+        }
     }
 
     fn update_split(&mut self, items_processed: usize) {

@@ -57,6 +57,15 @@ impl Dashboard {
         self.copy_quit();
     }
 
+    /// Show the time left in the panel's title (`Status: about 3s left`). Burn's own estimate,
+    /// beside the progress bars, waits for 10 s of training and so stays `(---)` in a short run.
+    /// Burn's `start` is the only way to set the title; it sets the epoch counter too, to the
+    /// epoch under way as `update_epoch` did.
+    pub fn time_left(&mut self, total_epochs: usize, next_epoch: usize, left: Duration) {
+        let label = format!("about {} left", super::format_left(left));
+        self.forward(|tui| tui.start(total_epochs, next_epoch, None, Some(&label)));
+    }
+
     fn copy_quit(&self) {
         if self.own.should_stop() && !self.run.should_stop() {
             self.run.stop(Some(QUIT));

@@ -8,6 +8,7 @@ use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::tensor::Device;
 use burn::train::{Learner, SupervisedTraining};
 
+use super::best::{Patience, best_so_far};
 use super::capture::Capture;
 use super::dashboard::Dashboard;
 use super::logfiles::{LogError, MetricLogFiles};
@@ -35,6 +36,7 @@ pub struct Ended {
 
 pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, control: RunControl) -> Result<Ended> {
     let cfg = &plan.config;
+    let hold = super::hold::epoch_for(plan.run.path())?;
     let start = plan.start_epoch();
     let shuffle = cfg.shuffle.then_some(cfg.seed);
     let train = device::for_device(BatchLoader::new(data.train.clone(), cfg.batch_size, shuffle, start + 1, device).seeding_draws(cfg.seed));
@@ -45,7 +47,7 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
     let recorder = Arc::new(Mutex::new(recorder));
     let interrupter = control.interrupter;
     let inner = control.tui.then(|| Dashboard::open(interrupter.clone(), (start > 0).then_some(start)));
-    let capture = Capture::new(recorder.clone(), control.observer, inner, interrupter.clone());
+    let capture = Capture::new(recorder.clone(), control.observer, inner, interrupter.clone()).holding(hold);
 
     let log_error = LogError::default();
     let ckpt = plan.run.checkpoint_dir();
@@ -57,7 +59,7 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
             AtomicFileCheckpointer::new(&ckpt, checkpoint::OPTIM),
             AtomicFileCheckpointer::new(&ckpt, checkpoint::SCHEDULER),
         )
-        .with_checkpointing_strategy(Retention { run: plan.run.clone(), keep: plan.keep_checkpoints, saved: Vec::new() })
+        .with_checkpointing_strategy(retention(plan, &recorder))
         .with_interrupter(interrupter)
         // Burn's application logger prints a panic banner over our one-line message and installs
         // a process-wide logger (once only, which a sweep's many runs would trip over).
@@ -66,6 +68,9 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
         .num_epochs(cfg.epochs);
     if start > 0 {
         training = training.checkpoint(start);
+    }
+    if let Some(patience) = cfg.patience {
+        training = training.early_stopping(Patience { recorder: recorder.clone(), patience });
     }
     let optim = super::optim::sgd(cfg);
     // Params built from host data start on a plain device; `train()` turns on autodiff tracking.
@@ -91,6 +96,13 @@ pub fn launch(plan: &TrainPlan, data: &TrainData, device: &Device, model: Mlp, c
     })
 }
 
+/// Keep the last `--keep-checkpoints` epochs, and with a validation split the best one too.
+fn retention(plan: &TrainPlan, recorder: &Arc<Mutex<super::recorder::Recorder>>) -> Retention {
+    let rec = recorder.clone();
+    let protect = (plan.config.val_size > 0).then(|| Box::new(move || best_so_far(&rec)) as Box<dyn Fn() -> Option<usize> + Send>);
+    Retention { run: plan.run.clone(), keep: plan.keep_checkpoints, saved: Vec::new(), protect }
+}
+
 /// A stop that lands between an epoch's row and its checkpoint leaves a row the Learner did
 /// not checkpoint: drop it, so `metrics.csv` matches the checkpoints.
 fn keep_checkpointed_rows(plan: &TrainPlan, rows: &mut Vec<EpochRow>) -> Result<()> {
@@ -107,7 +119,7 @@ fn keep_checkpointed_rows(plan: &TrainPlan, rows: &mut Vec<EpochRow>) -> Result<
 pub fn check_ending(plan: &TrainPlan, ended: &Ended) -> Result<()> {
     let run = plan.run.path().display();
     if let Some(e) = &ended.write_error {
-        return Err(Error::failure(e.to_string()));
+        return Err(Error::failure(e.one_line()));
     }
     if let Some(d) = ended.diverged {
         return Err(divergence(plan, d, ended.rows.last()));

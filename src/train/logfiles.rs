@@ -3,10 +3,10 @@
 //! own thread.
 //!
 //! Burn's logger starts a thread per metric, split and epoch, and writes every step's line to
-//! its file unbuffered: on 2 cores that was two more threads to wake and four `write` calls per
-//! step, each taking the core from the step's products (a step about 6 % faster without them,
-//! 8 alternated runs). Here each file is a `BufWriter`, flushed when its split ends. A write
-//! error does not panic: the first one is kept and reported after the run.
+//! its file unbuffered: where cores are few, that is more threads to wake and four `write` calls
+//! per step, each taking a core from the step's products (measured: docs/performance.md). Here
+//! each file is a `BufWriter`, flushed when its split ends. A write error does not panic: the
+//! first one is kept and reported after the run.
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -2,9 +2,11 @@
 //! and returns a [`TrainOutcome`]; the [`Recorder`](recorder::Recorder) persists each epoch and
 //! the caller's [`Observer`] hears about progress. Nothing here prints.
 
+pub mod best;
 mod capture;
 mod dashboard;
 pub mod device_sums;
+pub mod hold;
 mod launch;
 mod logfiles;
 pub mod optim;
@@ -37,6 +39,12 @@ pub trait Observer: Send + Sync {
     fn finished(&mut self) {}
 }
 
+/// A time left as people read it: `1m 05s`, `9s`.
+pub fn format_left(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64().round() as u64;
+    if s >= 60 { format!("{}m {:02}s", s / 60, s % 60) } else { format!("{s}s") }
+}
+
 /// An observer that hears nothing (tests, quiet callers).
 pub struct Silent;
 impl Observer for Silent {}
@@ -49,6 +57,16 @@ pub struct TrainData {
     pub test: Arc<Split>,
     /// Which of the two `test` is: `metrics.csv` and the report name its figures after it.
     pub held_out: crate::run::metrics::HeldOut,
+}
+
+impl TrainData {
+    /// The last `val_size` training images as the validation split (scored every epoch, named
+    /// `val_*` in `metrics.csv`), the rest to train on; file order, so the split depends only
+    /// on `val_size`.
+    pub fn hold_out(train: Split, val_size: usize) -> Result<TrainData> {
+        let (train, val) = train.take_tail(val_size)?;
+        Ok(TrainData { train: Arc::new(train), test: Arc::new(val), held_out: crate::run::metrics::HeldOut::Validation })
+    }
 }
 
 /// How to run, besides the plan: the display and the stop switch.
@@ -82,6 +100,8 @@ pub struct TrainOutcome {
     pub seconds: f64,
     /// Seconds of the training and of the test split of each epoch trained in this call.
     pub split_seconds: Vec<(f64, f64)>,
+    /// With a validation split: the epoch whose model is `model.bpk`, and an early stop.
+    pub selection: Option<best::Selection>,
 }
 
 /// Train the plan on `data`: apply the plan to the folder, run the Learner, check how it
@@ -98,14 +118,31 @@ pub fn run(plan: &TrainPlan, data: &TrainData, device: &Device, control: RunCont
     };
     let ended = on_pool(|| launch::launch(plan, data, device, model, control))?;
     launch::check_ending(plan, &ended)?;
-    plan.run.save_model(&ended.model)?;
+    let selection = plan.selection(&ended.rows);
+    match selection {
+        Some(s) => keep_best(plan, s, device)?,
+        None => plan.run.save_model(&ended.model)?,
+    }
     Ok(TrainOutcome {
         run: plan.run.clone(),
-        trained: plan.config.epochs - plan.start_epoch(),
+        trained: ended.rows.iter().filter(|r| r.epoch > plan.start_epoch()).count(),
         rows: ended.rows,
         seconds: ended.seconds,
         split_seconds: ended.split_seconds,
+        selection,
     })
+}
+
+/// The best epoch's checkpoint becomes `model.bpk`; `run.json` names it (and an early stop).
+fn keep_best(plan: &TrainPlan, s: best::Selection, device: &Device) -> Result<()> {
+    let path = checkpoint::file_for(&plan.run, checkpoint::MODEL, s.best_epoch);
+    plan.run.save_model(&checkpoint::load_model_file(&path, &plan.config, device)?)?;
+    let info_file = plan.run.file(crate::run::INFO_FILE);
+    if let Some(mut info) = RunInfo::read(&info_file) {
+        (info.best_epoch, info.stopped_early_after) = (Some(s.best_epoch), s.stopped_after);
+        info.save(&info_file)?;
+    }
+    Ok(())
 }
 
 /// A resumed run that already reached its target: make sure `model.bpk` exists, train nothing.
@@ -119,10 +156,11 @@ fn on_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 }
 
 fn finish_done(plan: &TrainPlan, device: &Device) -> Result<TrainOutcome> {
-    let epoch = plan.start_epoch();
+    let selection = plan.selection(&plan.history);
+    let epoch = selection.map_or(plan.start_epoch(), |s| s.best_epoch);
     if !plan.run.file(MODEL_FILE).exists() {
         let path = checkpoint::file_for(&plan.run, checkpoint::MODEL, epoch);
         plan.run.save_model(&checkpoint::load_model_file(&path, &plan.config, device)?)?;
     }
-    Ok(TrainOutcome { run: plan.run.clone(), rows: plan.history.clone(), trained: 0, seconds: 0.0, split_seconds: Vec::new() })
+    Ok(TrainOutcome { run: plan.run.clone(), rows: plan.history.clone(), trained: 0, seconds: 0.0, split_seconds: Vec::new(), selection })
 }

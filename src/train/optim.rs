@@ -1,9 +1,7 @@
 //! The optimizer: Burn's SGD, with its plain step (no momentum, no weight decay, the book's
-//! recipe) done in one pass on the flex backend.
-//!
-//! Burn's `Sgd` computes `grad * lr` into one tensor and `tensor - delta` into another: two
-//! passes over each weight matrix per step, where one will do. The state is
-//! Burn's `SgdState`, so checkpoints keep their format and resume across versions.
+//! recipe) as the engine's one operation, `engine::sgd_step` (one pass on the fast path where
+//! Burn's `Sgd` makes two). The state is Burn's `SgdState`, so checkpoints keep their format and
+//! resume across versions.
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -21,14 +19,13 @@ pub fn sgd(cfg: &TrainConfig) -> ModuleOptimizer {
 pub struct RecipeSgd {
     burn: Sgd,
     /// No momentum and no weight decay: the step is `w - lr * g` and keeps no state.
-    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
     plain: bool,
 }
 
 impl RecipeSgd {
     pub fn new(cfg: &TrainConfig) -> Self {
-        let momentum = (cfg.momentum > 0.0).then(|| MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: false });
-        let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig { penalty: cfg.weight_decay as f32 });
+        let momentum = (cfg.momentum > 0.0).then_some(MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: false });
+        let decay = (cfg.weight_decay > 0.0).then_some(WeightDecayConfig { penalty: cfg.weight_decay as f32 });
         let plain = momentum.is_none() && decay.is_none();
         Self { burn: SgdConfig::new().with_momentum(momentum).with_weight_decay(decay).build(), plain }
     }
@@ -44,9 +41,8 @@ impl Optimizer for RecipeSgd {
         grad: Tensor<D>,
         state: Option<SgdState<D>>,
     ) -> (Tensor<D>, Option<SgdState<D>>) {
-        #[cfg(feature = "flex")]
-        if self.plain && crate::engine::enabled(&tensor.device()) && crate::engine::fused::sgd_available(&tensor, &grad) {
-            return (crate::engine::fused::sgd_update(tensor, grad, lr), Some(SgdState::new(None)));
+        if self.plain {
+            return (crate::engine::sgd_step(tensor, grad, lr), Some(SgdState::new(None)));
         }
         self.burn.step(lr, tensor, grad, state)
     }
@@ -56,7 +52,7 @@ impl Optimizer for RecipeSgd {
     }
 }
 
-#[cfg(all(test, feature = "flex"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use burn::tensor::TensorData;
@@ -67,11 +63,11 @@ mod tests {
 
     /// Four steps of the recipe's optimizer and of Burn's own `Sgd`, from the same weights and
     /// gradients, with the weights writable and shared: the same bits for the weights and the
-    /// velocity (the plain step is the fused one; momentum and weight decay stay Burn's).
+    /// velocity (the plain step is the engine's, fused on flex; momentum and weight decay stay
+    /// Burn's).
     #[test]
-    fn the_fused_step_is_burns_sgd_bit_for_bit() {
+    fn the_recipes_step_is_burns_sgd_bit_for_bit() {
         let device = crate::backend::cpu_device();
-        assert!(crate::engine::enabled(&device));
         let n = 70_001; // split between the threads
         for (momentum, weight_decay) in [(0.0, 0.0), (0.9, 0.0), (0.0, 1e-3), (0.9, 5e-4)] {
             let cfg = TrainConfig { momentum, weight_decay, ..TrainConfig::default() };

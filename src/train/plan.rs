@@ -85,6 +85,10 @@ impl TrainPlan {
         if opts.overrides.batch_size.is_some() {
             plan.config_origin = "--batch-size".to_string();
         }
+        if let Some(p) = &plan.init_from {
+            // Weights that do not fit the recipe are refused before the data is read or the folder touched.
+            crate::interchange::load_safetensors_model(p, &plan.config, device)?;
+        }
         Ok(plan)
     }
 
@@ -121,7 +125,8 @@ impl TrainPlan {
         // from a given recipe (a sweep's), else as saved.
         let o = &self.options;
         let tensorboard = o.overrides.tensorboard.or(o.config.as_ref().map(|c| c.tensorboard));
-        let kept = Overrides { epochs: o.overrides.epochs, tensorboard, ..Default::default() };
+        let set = o.overrides.set.iter().filter(|s| RESUME_MAY_CHANGE.contains(&s.field.as_str())).cloned().collect();
+        let kept = Overrides { set, epochs: o.overrides.epochs, tensorboard, ..Default::default() };
         self.config = saved.with_overrides(&kept)?;
         self.config_origin = self.run.file(CONFIG_FILE).display().to_string();
         let all = metrics::read(&self.run.file(METRICS_FILE))?;
@@ -150,9 +155,20 @@ impl TrainPlan {
         }
     }
 
-    /// A resumed run that already has its target epochs.
+    /// A resumed run that already has its target epochs, or whose patience ran out.
     pub fn is_done(&self) -> bool {
-        self.start_epoch() >= self.config.epochs
+        self.start_epoch() >= self.config.epochs || self.stopped_early().is_some()
+    }
+
+    /// A resumed run that patience already stopped: (its best epoch, the last one trained).
+    pub fn stopped_early(&self) -> Option<(usize, usize)> {
+        let s = self.selection(&self.history)?;
+        s.stopped_after.map(|last| (s.best_epoch, last))
+    }
+
+    /// With a validation split: the epoch `rows` select as the run's model, and an early stop.
+    pub fn selection(&self, rows: &[EpochRow]) -> Option<super::best::Selection> {
+        (self.config.val_size > 0).then(|| super::best::select(rows, self.config.patience)).flatten()
     }
 
     /// The batch must fit the training split.
@@ -160,7 +176,7 @@ impl TrainPlan {
         if self.config.batch_size <= train_images {
             return Ok(());
         }
-        Err(Error::Config(format!(
+        Err(Error::config(format!(
             "{}: field `batch_size` ({}) is larger than the training set ({train_images} images); use a batch size of at most {train_images}",
             self.config_origin, self.config.batch_size
         )))
@@ -206,16 +222,57 @@ impl TrainPlan {
         } else if o.resume {
             // The recipe lives in the run folder that --overwrite replaces: pass its fields.
             cmd.push_str(&format!(" --batch-size {} --seed {}", self.config.batch_size, self.config.seed));
+            for (field, value) in changed_fields(&self.config) {
+                cmd.push_str(&format!(" --set {}", shell_word(&format!("{field}={value}"))));
+            }
         }
         cmd.push_str(&format!(" --epochs {} --lr {lr}", self.config.epochs));
-        if let Some(v) = o.overrides.batch_size.filter(|_| !o.resume) {
-            cmd.push_str(&format!(" --batch-size {v}"));
+        if o.resume {
+            return cmd;
         }
-        if let Some(v) = o.overrides.seed.filter(|_| !o.resume) {
-            cmd.push_str(&format!(" --seed {v}"));
+        for s in o.overrides.set.iter().filter(|s| !matches!(s.field.as_str(), "lr" | "epochs")) {
+            cmd.push_str(&format!(" --set {}", shell_word(&s.text)));
+        }
+        let flags = [("--batch-size", o.overrides.batch_size.map(|v| v.to_string())), ("--seed", o.overrides.seed.map(|v| v.to_string())), ("--val-size", o.overrides.val_size.map(|v| v.to_string())), ("--patience", o.overrides.patience.map(|v| v.to_string()))];
+        for (flag, v) in flags {
+            if let Some(v) = v {
+                cmd.push_str(&format!(" {flag} {v}"));
+            }
         }
         cmd
     }
+}
+
+/// Recipe fields (besides the ones a retry passes as flags) where `cfg` differs from the
+/// book's recipe, as (field, TOML value).
+fn changed_fields(cfg: &TrainConfig) -> Vec<(&'static str, String)> {
+    let book = TrainConfig::default();
+    crate::config::FIELDS
+        .into_iter()
+        .filter(|f| !matches!(*f, "epochs" | "lr" | "batch_size" | "seed"))
+        .filter(|f| cfg.field_text(f) != book.field_text(f))
+        .map(|f| (f, cfg.field_text(f)))
+        .collect()
+}
+
+/// `word` as one shell word: as it is when it holds nothing a shell reads, else single-quoted.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "_-=.,/+:@%".contains(c));
+    if plain { word.to_string() } else { format!("'{}'", word.replace('\'', "'\\''")) }
+}
+
+/// The recipe the options give, checked without touching the run folder, so that bad input
+/// fails before the folder is created or locked.
+pub fn check_recipe(run: &RunDir, opts: &TrainOptions) -> Result<()> {
+    let file_cfg = opts.config_path.as_deref().map(TrainConfig::load).transpose()?;
+    if opts.resume {
+        return check_resume_overrides(&run.load_config()?, &opts.overrides, file_cfg.as_ref());
+    }
+    let base = match file_cfg {
+        Some(c) => c,
+        None => default_recipe()?,
+    };
+    base.with_overrides(&opts.overrides).map(drop)
 }
 
 /// Flags that contradict each other, refused before anything is read.
@@ -237,17 +294,23 @@ fn default_recipe() -> Result<TrainConfig> {
     if path.exists() { TrainConfig::load(path) } else { Ok(TrainConfig::default()) }
 }
 
+/// The recipe fields a resume may change: the target, and what the run writes.
+const RESUME_MAY_CHANGE: [&str; 2] = ["epochs", "tensorboard"];
+
 /// Refuse recipe changes on resume; only `epochs` (and what the run writes) may change.
 fn check_resume_overrides(saved: &TrainConfig, o: &Overrides, from_file: Option<&TrainConfig>) -> Result<()> {
     let mut refused = Vec::new();
-    if o.lr.is_some_and(|v| v != saved.lr) {
-        refused.push(format!("--lr (run has {})", saved.lr));
+    // The same value as the run's is no change: a script may repeat its flags on resume.
+    let wanted = saved.clone().with_overrides(o)?;
+    for (field, flag) in o.shorthands() {
+        if !RESUME_MAY_CHANGE.contains(&field) && wanted.field_text(field) != saved.field_text(field) {
+            refused.push(format!("{flag} (run has {})", saved.field_text(field)));
+        }
     }
-    if o.batch_size.is_some_and(|v| v != saved.batch_size) {
-        refused.push(format!("--batch-size (run has {})", saved.batch_size));
-    }
-    if o.seed.is_some_and(|v| v != saved.seed) {
-        refused.push(format!("--seed (run has {})", saved.seed));
+    for s in &o.set {
+        if !RESUME_MAY_CHANGE.contains(&s.field.as_str()) && wanted.field_text(&s.field) != saved.field_text(&s.field) {
+            refused.push(format!("--set {} (run has {})", s.shown(), saved.field_text(&s.field)));
+        }
     }
     if let Some(f) = from_file
         && !(TrainConfig { epochs: saved.epochs, ..f.clone() }).same_recipe(saved)
@@ -329,6 +392,23 @@ mod tests {
         let changed = TrainOptions { overrides: Overrides { lr: Some(0.5), seed: Some(1), ..Default::default() }, ..resume };
         let e = TrainPlan::prepare(&run, &changed, &device()).unwrap_err().to_string();
         assert!(e.contains("refused: --lr (run has 0.2), --seed (run has 42)"), "{e}");
+    }
+
+    #[test]
+    fn retries_repeat_the_set_fields_and_a_resumed_run_passes_its_recipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = crate::config::parse_settings(&["hidden=[16, 8]".to_string(), "lr=5".to_string(), "dropout=0.1".to_string()]).unwrap();
+        let o = TrainOptions { overrides: Overrides { set, val_size: Some(64), ..opts().overrides }, ..opts() };
+        let plan = TrainPlan::prepare(&RunDir::new(dir.path().join("n")), &o, &device()).unwrap();
+        assert_eq!(plan.retry_command(0.5), format!("train --artifacts {} --epochs 3 --lr 0.5 --set 'hidden=[16, 8]' --set dropout=0.1 --val-size 64", dir.path().join("n").display()));
+        // On resume the recipe is in the folder --overwrite replaces: its changed fields are passed.
+        let run = run_with_rows(dir.path(), 1);
+        TrainConfig { epochs: 3, lr: 0.2, hidden: vec![64], val_size: 100, patience: Some(2), ..TrainConfig::default() }.save(&run.file(CONFIG_FILE)).unwrap();
+        let plan = TrainPlan::prepare(&run, &TrainOptions { resume: true, ..Default::default() }, &device()).unwrap();
+        assert_eq!(
+            plan.retry_command(0.02),
+            format!("train --artifacts {} --overwrite --batch-size 256 --seed 42 --set 'hidden=[64]' --set val_size=100 --set patience=2 --epochs 3 --lr 0.02", run.path().display())
+        );
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Recorder {
         if kind == MetricKind::Loss && !valid && !is_final {
             self.batches_seen += 1;
         }
-        let exploded = kind == MetricKind::Loss && !valid && !(value < EXPLODED_LOSS);
+        let exploded = kind == MetricKind::Loss && !valid && value.partial_cmp(&EXPLODED_LOSS) != Some(std::cmp::Ordering::Less);
         let newly = exploded && self.diverged.is_none();
         if newly {
             let first_batch = self.batches_seen <= 1 && self.rows.is_empty();

@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_d2l-mlp");
 
@@ -14,6 +15,14 @@ pub const CPU: &str = if cfg!(feature = "flex") { "flex" } else { "ndarray" };
 pub fn skip(test: &str, why: &str) {
     use std::io::Write;
     assert!(std::env::var_os("D2L_MLP_REQUIRE_ALL").is_none(), "{test}: {why}, but D2L_MLP_REQUIRE_ALL is set");
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
+}
+
+/// Say on one line that a test file's tests are not in this build (a cargo feature is off).
+/// Unlike [`skip`], `D2L_MLP_REQUIRE_ALL` does not make it a failure: features are the build's
+/// choice, not a missing prerequisite (CI runs such files in its build with every feature).
+pub fn not_built(test: &str, why: &str) {
+    use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
 }
 
@@ -65,6 +74,23 @@ impl Fixture {
         self.run(&all.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
+    /// Start the binary in the fixture folder (its output kept for [`Proc::output`]), with `hold` as the test hook `D2L_MLP_TEST_HOLD` when given: the run
+    /// then waits at that epoch's start until it is stopped or killed (`src/train/hold.rs`).
+    pub fn spawn(&self, args: &[&str], hold: Option<&str>) -> Proc {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("FASHION_MNIST_DIR")
+            .env_remove(HOLD)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(h) = hold {
+            cmd.env(HOLD, h);
+        }
+        Proc(Some(cmd.spawn().unwrap()))
+    }
+
     /// Run the binary in the fixture folder.
     pub fn run(&self, args: &[&str]) -> Out {
         run_in(self.dir.path(), args)
@@ -108,6 +134,70 @@ impl Fixture {
     }
 }
 
+/// The test hook that makes a run wait at an epoch's start (`src/train/hold.rs`).
+pub const HOLD: &str = "D2L_MLP_TEST_HOLD";
+
+/// A child process, killed and reaped when dropped: a failing test leaves none running.
+pub struct Proc(Option<Child>);
+
+impl Proc {
+    pub fn new(child: Child) -> Self {
+        Proc(Some(child))
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the process is still owned")
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().expect("the process is still owned").id()
+    }
+
+    /// Wait for `ready`: something the program does for sure (a file it writes). Fails at
+    /// once if the process ends first, and after two minutes.
+    pub fn wait_until(&mut self, what: &str, ready: impl Fn() -> bool) {
+        let began = Instant::now();
+        while !ready() {
+            if let Some(status) = self.child().try_wait().unwrap() {
+                let mut stderr = String::new();
+                if let Some(mut e) = self.child().stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+                }
+                panic!("the process ended ({status}) before {what}:\n{stderr}");
+            }
+            assert!(began.elapsed() < Duration::from_secs(120), "waited two minutes for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Send a signal by name (`TERM`, `INT`, `HUP`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").args([&format!("-{name}"), &self.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(mut self) {
+        let mut child = self.0.take().expect("the process is still owned");
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+
+    /// Wait for the process to end; its status and output.
+    pub fn output(mut self) -> Output {
+        self.0.take().expect("the process is still owned").wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 pub struct Out {
     pub code: i32,
     pub stdout: String,
@@ -142,6 +232,7 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Out {
 pub fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
     let o: Output = Command::new(BIN)
         .args(args)
+        .env_remove(HOLD)
         .envs(env.iter().copied())
         .current_dir(dir)
         .env_remove("FASHION_MNIST_DIR")

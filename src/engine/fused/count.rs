@@ -7,7 +7,7 @@ use burn::tensor::{DType, Int, Tensor, TensorData};
 use burn_flex::FlexTensor;
 
 use super::{labels, rows_of, view};
-use crate::engine::kernel::count_correct;
+use crate::engine::kernel;
 
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedCount: Backend {
@@ -15,8 +15,8 @@ pub trait FusedCount: Backend {
     fn fused_count_correct(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> IntTensor<Self>;
 }
 
-/// See [`FusedCount`]; `logits` on the flex device (see [`super::available`]).
-pub fn count_correct_tensor(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1, Int> {
+/// See [`FusedCount`]; `logits` on the flex device (`engine::ops` decides).
+pub fn count_correct(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1, Int> {
     Tensor::from_dispatch(<Dispatch as FusedCount>::fused_count_correct(logits.into_dispatch(), targets.into_dispatch()))
 }
 
@@ -37,7 +37,7 @@ fn count(logits: &FlexTensor, targets: &FlexTensor) -> FlexTensor {
     let classes = logits.layout().shape()[1];
     // Read in place: the logits are shared (the autodiff graph keeps them).
     let values = rows_of(view(logits));
-    let n = count_correct(&values, classes, labels(targets).iter().copied());
+    let n = kernel::count_correct(&values, classes, labels(targets).iter().copied());
     let dtype = if targets.dtype() == DType::I32 { DType::I32 } else { DType::I64 };
     FlexTensor::from_data(TensorData::new(vec![n as i64], [1]).convert_dtype(dtype))
 }

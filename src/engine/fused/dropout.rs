@@ -8,11 +8,12 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 use burn_flex::FlexTensor;
 
 use super::{contiguous_values, tensor};
-use crate::engine::kernel::{self, DropMask};
+use crate::engine::kernel;
+use crate::engine::vmath::DropMask;
 
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedDropout: Backend {
@@ -24,13 +25,18 @@ pub trait FusedDropout: Backend {
 /// element kept with probability `1 - prob` and scaled by `1 / (1 - prob)`, as Burn's `Dropout`
 /// does. The mask's key is drawn from the device's generator, so a seeded run repeats.
 pub fn dropout<const D: usize>(x: Tensor<D>, prob: f64) -> Tensor<D> {
-    let keep = 1.0 - prob;
-    let key = Tensor::<1>::random([2], Distribution::Default, &x.device()).into_data();
-    let halves = key.iter::<f32>().map(|v| u64::from(v.to_bits())).collect::<Vec<_>>();
-    let mask = DropMask::new(halves[0] << 32 | halves[1], keep);
+    let mask = mask_for(&x.device(), prob);
     // Burn multiplies by `1.0 / prob_keep` computed in f64, then as the tensor's element type.
-    let scale = (1.0 / keep) as f32;
+    let scale = (1.0 / (1.0 - prob)) as f32;
     Tensor::from_dispatch(<Dispatch as FusedDropout>::fused_dropout(x.into_dispatch(), mask, scale))
+}
+
+/// The mask of the next [`dropout`] on `device`: its key is one draw of two values from the
+/// device's generator.
+pub fn mask_for(device: &Device, prob: f64) -> DropMask {
+    let key = Tensor::<1>::random([2], Distribution::Default, device).into_data();
+    let halves = key.iter::<f32>().map(|v| u64::from(v.to_bits())).collect::<Vec<_>>();
+    DropMask::new(halves[0] << 32 | halves[1], 1.0 - prob)
 }
 
 impl FusedDropout for Flex {

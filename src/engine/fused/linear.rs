@@ -20,8 +20,8 @@ pub trait FusedLinear: Backend {
     fn fused_linear(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>, act: Act) -> FloatTensor<Self>;
 }
 
-/// `act(x @ w + b)` as one differentiable operation, `act` the identity for `None` (on the flex
-/// device: see [`crate::engine::enabled`]).
+/// `act(x @ w + b)` as one differentiable operation, `act` the identity for `None`, on the flex
+/// device (`engine::ops` decides).
 pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, act: Option<Activation>) -> Tensor<2> {
     let act = match act {
         None => Act::Identity,

@@ -19,7 +19,8 @@ pub trait FusedCrossEntropy: Backend {
     fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
 }
 
-/// Per-example cross-entropy as one differentiable operation (see [`super::available`]).
+/// Per-example cross-entropy as one differentiable operation, on the flex device
+/// (`engine::ops` decides).
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     Tensor::from_dispatch(<Dispatch as FusedCrossEntropy>::fused_cross_entropy(logits.into_dispatch(), targets.into_dispatch()))
 }

@@ -4,8 +4,8 @@
 //!
 //! One node instead of matmul, add and ReLU (or log-softmax and gather) saves passes over
 //! memory, allocations and autodiff bookkeeping (what a pass costs: docs/performance.md, "The
-//! measurements behind the fast path"). Other backends
-//! keep Burn's own ops (`Mlp::forward` chooses with [`available`]).
+//! measurements behind the fast path"). Each runs only where `engine::ops` sends it (the flex
+//! device, `f32`, the switch on); Burn's counterpart is in `engine::reference`.
 
 mod count;
 mod dropout;
@@ -19,11 +19,11 @@ use burn_flex::FlexTensor;
 
 use super::kernel::View;
 
-pub use count::count_correct_tensor;
-pub use dropout::dropout;
+pub use count::count_correct;
+pub use dropout::{dropout, mask_for};
 pub use linear::linear;
 pub use loss::cross_entropy;
-pub use sgd::{sgd_available, sgd_update};
+pub use sgd::{sgd_runs_on, sgd_update};
 
 /// Whether `device` is the flex device (plain or autodiff).
 pub fn on_flex(device: &Device) -> bool {
@@ -47,7 +47,7 @@ pub(super) fn view(t: &FlexTensor) -> View<'_> {
 
 /// The values in row-major order, without a copy when the tensor already is that and unshared.
 pub(super) fn contiguous_values(t: FlexTensor) -> Vec<f32> {
-    t.into_data().try_into_vec::<f32>().expect("the fused operations run on f32 tensors only (see `available`)")
+    t.into_data().try_into_vec::<f32>().expect("the fused operations run on f32 tensors only (see `engine::ops`)")
 }
 
 /// A view's values in row-major order: borrowed when it already is that layout, else copied.

@@ -16,12 +16,12 @@ pub trait FusedSgd: Backend {
 
 /// Whether [`sgd_update`] runs on this parameter: `f32`, on the plain flex device (an optimizer
 /// works on parameters without their autodiff graph).
-pub fn sgd_available<const D: usize>(w: &Tensor<D>, g: &Tensor<D>) -> bool {
+pub fn sgd_runs_on<const D: usize>(w: &Tensor<D>, g: &Tensor<D>) -> bool {
     let flex = |t: &Tensor<D>| t.dtype() == DType::F32 && matches!(t.device().as_dispatch(), DispatchDevice::Flex(_));
     flex(w) && flex(g) && w.shape() == g.shape()
 }
 
-/// One plain SGD step for one parameter (see [`sgd_available`]).
+/// One plain SGD step for one parameter (see [`sgd_runs_on`]).
 pub fn sgd_update<const D: usize>(w: Tensor<D>, g: Tensor<D>, lr: f64) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as FusedSgd>::sgd_update(w.into_dispatch(), g.into_dispatch(), lr))
 }

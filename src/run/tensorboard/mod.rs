@@ -145,7 +145,7 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>> {
         if masked_crc(data) != u32::from_le_bytes(bytes[end..end + 4].try_into().expect("4 bytes")) {
             return Err(bad("a record whose checksum does not match", at));
         }
-        events.push(Event::decode(data).map_err(|_| bad("a record that is not an event", at))?);
+        events.push(Event::decode(data).map_err(|e| bad("a record that is not an event", at).caused_by(e).paraphrased())?);
         at = end + 4;
     }
     Ok(events)

@@ -360,7 +360,7 @@ pub fn replay(bytes: &[u8], path: &Path, name: &str) -> Result<Replay> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let v = parse_line(line).map_err(|e| Error::data(path, format!("line {n} is not a journal operation ({e}); the journal is damaged: restore it from a copy")))?;
+        let v = parse_line(line).map_err(|e| Error::data_with(path, format!("line {n} is not a journal operation"), e).fix("the journal is damaged: restore it from a copy"))?;
         let bad = |what: &str| Error::data(path, format!("line {n}: {what}; the journal is damaged: restore it from a copy"));
         let code = v.get("op_code").and_then(Value::as_i64).ok_or_else(|| bad("no op_code"))?;
         let c = u8::try_from(code).unwrap_or(u8::MAX);
