@@ -5,8 +5,9 @@
 #
 # A GPU machine cannot reach the package registries, so the check has two steps:
 #   scripts/gpu_check.sh prepare   here, on the CPU machine: builds the binary with
-#                                  `--features wgpu` and gathers in gpu-check/ what the GPU
-#                                  machine needs (the binary, torch_gpu.py, the Vulkan loader)
+#                                  `--features wgpu` (and with `--features vulkan`, cubecl's
+#                                  SPIR-V compiler) and gathers in gpu-check/ what the GPU
+#                                  machine needs (the binaries, torch_gpu.py, the Vulkan loader)
 #   scripts/gpu_check.sh run       there, from the repository root with gpu-check/ carried
 #                                  (`run` is the default)
 # Settings (environment):
@@ -16,6 +17,7 @@
 #                       and autotuning, so the table gives the median)
 #   DATA=DIR            Fashion-MNIST IDX files to use instead of generated data
 #   BIN=PATH            the binary (default gpu-check/d2l-mlp, else target/release/d2l-mlp)
+#   SPIRV_BIN=PATH      the SPIR-V build (default gpu-check/d2l-mlp-spirv; measured where present)
 #   TORCH_GPU=PATH      torch_gpu.py (default gpu-check/torch_gpu.py, else ../shared/bench/)
 #   OUT=DIR             also leave the JSON figures and the logs there
 set -euo pipefail
@@ -28,6 +30,9 @@ prepare() {
   cargo build --release --features wgpu --locked
   mkdir -p "$kit/debs"
   cp target/release/d2l-mlp "$kit/"
+  # Its own target folder: the feature change would otherwise rebuild the first binary's crates.
+  cargo build --release --features vulkan --locked --target-dir target/spirv
+  cp target/spirv/release/d2l-mlp "$kit/d2l-mlp-spirv"
   local torch=${TORCH_GPU:-$repo/../shared/bench/torch_gpu.py}
   if [ -f "$torch" ]; then cp "$torch" "$kit/"; else echo "note: $torch not found: the check will skip PyTorch"; fi
   # The Vulkan loader, for a machine whose image lacks it (the GPU driver brings its own ICD).
@@ -70,8 +75,9 @@ PY
 }
 
 run() {
-  local small=${GPU_CHECK_SMALL:-0} bin torch work
+  local small=${GPU_CHECK_SMALL:-0} bin spirv torch work
   bin=${BIN:-$kit/d2l-mlp}
+  spirv=${SPIRV_BIN:-$kit/d2l-mlp-spirv}
   [ -x "$bin" ] || bin="$repo/target/release/d2l-mlp"
   [ -x "$bin" ] || { echo "no binary: run scripts/gpu_check.sh prepare first (or set BIN)"; exit 1; }
   "$bin" --version | grep -q wgpu || { echo "$bin was built without wgpu: build it with --features wgpu"; exit 1; }
@@ -90,15 +96,17 @@ run() {
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "(no nvidia-smi)"
   local started=$SECONDS
   for recipe in book wide; do
-    for backend in wgpu flex; do
+    for backend in wgpu spirv flex; do
       for ops in fast reference; do
-        # Burn's own path on wgpu (host batches, per-step reads) beside ours; flex only as it runs.
-        [ "$backend" = flex ] && [ "$ops" = reference ] && continue
-        local name="$recipe-$backend-$ops" args=(bench --backend "$backend" --epochs "$epochs" --data-dir "$data" --skip-checksum --tensorboard false)
+        # Burn's own path on wgpu (host batches, per-step reads) beside ours; flex and the
+        # SPIR-V build only as they run.
+        [ "$backend" != wgpu ] && [ "$ops" = reference ] && continue
+        local name="$recipe-$backend-$ops" exe=$bin args=(bench --backend "${backend/spirv/wgpu}" --epochs "$epochs" --data-dir "$data" --skip-checksum --tensorboard false)
+        if [ "$backend" = spirv ]; then [ -x "$spirv" ] || continue; exe=$spirv; fi
         [ "$recipe" = wide ] && args+=(--config "$work/wide.toml")
         [ "$ops" = reference ] && args+=(--reference-ops)
-        echo "== $name: d2l-mlp ${args[*]}"
-        "$bin" "${args[@]}" --json "$work/$name.json" 2>&1 | tee "$work/$name.log"
+        echo "== $name: $(basename "$exe") ${args[*]}"
+        "$exe" "${args[@]}" --json "$work/$name.json" 2>&1 | tee "$work/$name.log"
       done
     done
   done
@@ -115,7 +123,7 @@ import glob, json, os, sys
 work = sys.argv[1]
 rows = []
 for recipe, label in (("book", "book's (784-256-10)"), ("wide", "4096 units")):
-    for name, what in (("wgpu-fast", "wgpu"), ("wgpu-reference", "wgpu --reference-ops"), ("flex-fast", "flex (CPU)")):
+    for name, what in (("wgpu-fast", "wgpu"), ("wgpu-reference", "wgpu --reference-ops"), ("spirv-fast", "wgpu, SPIR-V"), ("flex-fast", "flex (CPU)")):
         p = f"{work}/{recipe}-{name}.json"
         if not os.path.exists(p):
             continue

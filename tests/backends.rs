@@ -137,7 +137,7 @@ fn the_gpu_path_reads_the_device_three_times_a_split() {
         return;
     }
     device_sums::set_read_interval(std::time::Duration::MAX);
-    let gpu = d2l_mlp::backend::open(Some(d2l_mlp::backend::BackendKind::Wgpu)).unwrap();
+    let gpu = d2l_mlp::backend::open(Some(d2l_mlp::backend::BackendKind::Wgpu), d2l_mlp::backend::Asked::Flag).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let run = d2l_mlp::run::RunDir::new(dir.path().join("run"));
     run.ensure_writable().unwrap();

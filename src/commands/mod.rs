@@ -28,7 +28,9 @@ pub fn version() -> &'static str {
     static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TEXT.get_or_init(|| {
         let names: Vec<&str> = backend::compiled().iter().map(|k| k.name()).collect();
-        format!("{} (backends: {})", env!("CARGO_PKG_VERSION"), names.join(", "))
+        // The SPIR-V build says so after the list (scripts read the list as it is).
+        let spirv = if cfg!(feature = "vulkan") { ", wgpu through SPIR-V on Vulkan" } else { "" };
+        format!("{} (backends: {}){spirv}", env!("CARGO_PKG_VERSION"), names.join(", "))
     })
 }
 

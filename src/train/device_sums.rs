@@ -32,7 +32,7 @@ use crate::model::Mlp;
 use crate::model::output::{AccuracyMetric, StepOutput};
 
 /// The longest the sums go unread while a split runs (Burn's dashboard redraws every 100 ms).
-pub const READ_EVERY: Duration = Duration::from_millis(0);
+pub const READ_EVERY: Duration = Duration::from_millis(100);
 
 static READ_EVERY_MS: AtomicU64 = AtomicU64::new(READ_EVERY.as_millis() as u64);
 static READS: AtomicU64 = AtomicU64::new(0);
