@@ -161,6 +161,22 @@ fn the_gpu_path_reads_the_device_three_times_a_split() {
     assert!(rows[1].train_loss.is_finite() && rows[1].train_loss < rows[0].train_loss, "{rows:?}");
 }
 
+/// A diverging run on the GPU path stops as on the CPU, though the loss is read a few times a
+/// split: the largest batch loss since the last read reaches the divergence check.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_diverging_run_on_wgpu_stops_with_the_cpus_message() {
+    if !wgpu_ready("a_diverging_run_on_wgpu_stops_with_the_cpus_message") {
+        return;
+    }
+    let f = fixture();
+    let out = train_on(&f, "small.toml", "run", "wgpu", &["--epochs", "2", "--lr", "1000"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    out.one_error_line();
+    assert!(out.stderr.contains("diverged") && out.stderr.contains("--lr"), "{}", out.stderr);
+    assert!(!f.path("run/model.bpk").exists(), "no final model from a diverged run");
+}
+
 /// cubecl's database of autotune results goes to the user's cache folder, also when the
 /// program runs inside a Cargo project (cubecl's own default is that project's `target/`), and
 /// where a `cubecl.toml` puts it when one says.
