@@ -97,10 +97,9 @@ fn spin(d: Duration) {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 { f64::NAN } else if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+/// `bench`'s median, so the examples' figures are taken as `bench`'s are.
+fn median(v: Vec<f64>) -> f64 {
+    d2l_mlp::bench::Spread::of(&v).median
 }
 
 /// The CPU model and its vector extensions, as the rules ask beside any speed figure.
