@@ -46,10 +46,11 @@ impl Adaptor<LossInput> for StepOutput {
     }
 }
 
-/// The [`AccuracyMetric`]'s input.
+/// A step's right answers and how many images: the input of the [`AccuracyMetric`] and of the
+/// accuracy summed on a GPU (`train::device_sums`).
 pub struct AccuracyInput {
-    correct: Tensor<1, Int>,
-    items: usize,
+    pub(crate) correct: Tensor<1, Int>,
+    pub(crate) items: usize,
 }
 
 impl Adaptor<AccuracyInput> for StepOutput {

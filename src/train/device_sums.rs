@@ -29,7 +29,7 @@ use burn::train::metric::{
 
 use super::recorder::EXPLODED_LOSS;
 use crate::model::Mlp;
-use crate::model::output::{AccuracyMetric, StepOutput};
+use crate::model::output::{AccuracyInput, AccuracyMetric, StepOutput};
 
 /// The longest the sums go unread while a split runs (Burn's dashboard redraws every 100 ms).
 pub const READ_EVERY: Duration = Duration::from_millis(100);
@@ -80,30 +80,33 @@ impl Clock {
     }
 }
 
-/// Count a device-to-host read in `reads` and in [`device_reads`].
-fn counted(reads: &mut usize) {
-    READS.fetch_add(1, Ordering::Relaxed);
-    *reads += 1;
+/// What a summing metric keeps on the device between reads: the sums of the steps since the
+/// last read.
+pub trait Window: Sized + Clone + Send + Sync {
+    /// A step's figures (an [`Adaptor`] of [`StepOutput`]).
+    type Input;
+    const NAME: &'static str;
+    /// The unit shown after the figure, if any.
+    const UNIT: Option<&'static str>;
+    const HIGHER_IS_BETTER: bool;
+    /// Whether to read after the split's first step (to tell a run that diverges at once).
+    const READ_FIRST: bool;
+
+    /// Add a step to `window` (`None`: the first since the last read); returns how many images
+    /// it held.
+    fn add(window: &mut Option<Self>, input: &Self::Input) -> usize;
+
+    /// Read the window over `items` images: the value for the split's figures, and the one to
+    /// show and log.
+    fn read(self, items: usize) -> Result<(f64, f64), TensorReadError>;
 }
 
-/// A step's losses, for [`SummedLoss`].
-pub struct LossesInput {
-    losses: Tensor<1>,
-}
-
-impl Adaptor<LossesInput> for StepOutput {
-    fn adapt(&self) -> LossesInput {
-        LossesInput { losses: self.losses.clone() }
-    }
-}
-
-/// The mean cross-entropy per image, named, formatted and logged as Burn's `LossMetric`.
+/// A metric summed on the device by its [`Window`] and read by [`Clock`].
 #[derive(Clone)]
-pub struct SummedLoss {
+pub struct Summed<W> {
+    window: Option<W>,
     name: MetricName,
-    /// Since the last read, on the device: the sum of the losses `[1]` and the largest batch
-    /// mean `[1]`; and how many images.
-    window: Option<(Tensor<1>, Tensor<1>)>,
+    /// Images since the last read.
     items: usize,
     clock: Clock,
     state: NumericMetricState,
@@ -114,55 +117,53 @@ pub struct SummedLoss {
     reads: usize,
 }
 
-impl Default for SummedLoss {
+/// The mean cross-entropy per image, named, formatted and logged as Burn's `LossMetric`.
+pub type SummedLoss = Summed<LossWindow>;
+/// Accuracy in percent, named, formatted and logged as [`AccuracyMetric`] (Burn's).
+pub type SummedAccuracy = Summed<CorrectWindow>;
+
+impl<W: Window> Default for Summed<W> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl SummedLoss {
+impl<W: Window> Summed<W> {
     pub fn new() -> Self {
-        let name = Arc::new("Loss".to_string());
-        Self { name, window: None, items: 0, clock: Clock::default(), state: NumericMetricState::new(), fresh: None, shown: String::new(), reads: 0 }
+        let name = Arc::new(W::NAME.to_string());
+        Self { window: None, name, items: 0, clock: Clock::default(), state: NumericMetricState::new(), fresh: None, shown: String::new(), reads: 0 }
     }
 
     fn format(&self) -> FormatOptions {
-        FormatOptions::new(self.name.clone()).precision(2)
+        let format = FormatOptions::new(self.name.clone()).precision(2);
+        match W::UNIT {
+            Some(unit) => format.unit(unit),
+            None => format,
+        }
     }
 
     /// Read the window into the host state; returns its entry, or `None` when it is empty.
     fn read_window(&mut self) -> Result<Option<SerializedEntry>, TensorReadError> {
-        let Some((sum, peak)) = self.window.take() else {
+        let Some(window) = self.window.take() else {
             return Ok(None);
         };
         let items = std::mem::take(&mut self.items);
-        counted(&mut self.reads);
-        let v = Tensor::cat(vec![sum, peak], 0).try_into_vec_as::<f64>()?;
-        let mean = v[0] / items as f64;
-        self.state.update(mean, items);
-        // A batch that exploded among finite ones is shown, so the divergence check sees it.
-        let shown = if mean < EXPLODED_LOSS && v[1] >= EXPLODED_LOSS { v[1] } else { mean };
+        READS.fetch_add(1, Ordering::Relaxed);
+        self.reads += 1;
+        let (value, shown) = window.read(items)?;
+        self.state.update(value, items);
         self.fresh = Some(NumericEntry::Aggregated { aggregated_value: shown, count: items });
         Ok(Some(self.state.compute_update(self.format())))
     }
 }
 
-impl Metric for SummedLoss {
-    type Input = LossesInput;
+impl<W: Window> Metric for Summed<W> {
+    type Input = W::Input;
 
-    fn update(&mut self, input: &LossesInput, meta: &MetricMetadata) -> Result<SerializedEntry, TensorReadError> {
+    fn update(&mut self, input: &W::Input, meta: &MetricMetadata) -> Result<SerializedEntry, TensorReadError> {
         self.fresh = None;
-        let [n] = input.losses.dims();
-        if n > 0 {
-            let sum = input.losses.clone().sum();
-            let mean = sum.clone().div_scalar(n as f64);
-            self.window = Some(match self.window.take() {
-                None => (sum, mean),
-                Some((s, p)) => (s.add(sum), p.max_pair(mean)),
-            });
-            self.items += n;
-        }
-        if self.clock.due(true, meta)
+        self.items += W::add(&mut self.window, input);
+        if self.clock.due(W::READ_FIRST, meta)
             && let Some(entry) = self.read_window()?
         {
             self.shown = entry.formatted.clone();
@@ -186,11 +187,11 @@ impl Metric for SummedLoss {
     }
 
     fn attributes(&self) -> MetricAttributes {
-        NumericAttributes { unit: None, higher_is_better: false }.into()
+        NumericAttributes { unit: W::UNIT.map(str::to_string), higher_is_better: W::HIGHER_IS_BETTER }.into()
     }
 }
 
-impl Numeric for SummedLoss {
+impl<W: Window> Numeric for Summed<W> {
     fn value(&self) -> Option<NumericEntry> {
         self.fresh.clone()
     }
@@ -204,114 +205,80 @@ impl Numeric for SummedLoss {
     }
 }
 
-/// A step's right answers, for [`SummedAccuracy`].
-pub struct CorrectInput {
-    correct: Tensor<1, Int>,
-    items: usize,
+/// A step's losses, for [`SummedLoss`].
+pub struct LossesInput {
+    losses: Tensor<1>,
 }
 
-impl Adaptor<CorrectInput> for StepOutput {
-    fn adapt(&self) -> CorrectInput {
-        CorrectInput { correct: self.correct.clone(), items: self.losses.dims()[0] }
+impl Adaptor<LossesInput> for StepOutput {
+    fn adapt(&self) -> LossesInput {
+        LossesInput { losses: self.losses.clone() }
     }
 }
 
-/// Accuracy in percent, named, formatted and logged as [`AccuracyMetric`] (Burn's).
+/// The sum of the losses `[1]` and the largest batch mean `[1]`.
 #[derive(Clone)]
-pub struct SummedAccuracy {
-    name: MetricName,
-    /// Right answers since the last read, on the device `[1]`, and how many images.
-    window: Option<Tensor<1, Int>>,
-    items: usize,
-    clock: Clock,
-    state: NumericMetricState,
-    fresh: Option<NumericEntry>,
-    shown: String,
-    reads: usize,
+pub struct LossWindow {
+    sum: Tensor<1>,
+    peak: Tensor<1>,
 }
 
-impl Default for SummedAccuracy {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+impl Window for LossWindow {
+    type Input = LossesInput;
+    const NAME: &'static str = "Loss";
+    const UNIT: Option<&'static str> = None;
+    const HIGHER_IS_BETTER: bool = false;
+    const READ_FIRST: bool = true;
 
-impl SummedAccuracy {
-    pub fn new() -> Self {
-        let name = Arc::new("Accuracy".to_string());
-        Self { name, window: None, items: 0, clock: Clock::default(), state: NumericMetricState::new(), fresh: None, shown: String::new(), reads: 0 }
+    fn add(window: &mut Option<Self>, input: &LossesInput) -> usize {
+        let [n] = input.losses.dims();
+        if n > 0 {
+            let sum = input.losses.clone().sum();
+            let mean = sum.clone().div_scalar(n as f64);
+            *window = Some(match window.take() {
+                None => Self { sum, peak: mean },
+                Some(w) => Self { sum: w.sum.add(sum), peak: w.peak.max_pair(mean) },
+            });
+        }
+        n
     }
 
-    fn format(&self) -> FormatOptions {
-        FormatOptions::new(self.name.clone()).unit("%").precision(2)
-    }
-
-    fn read_window(&mut self) -> Result<Option<SerializedEntry>, TensorReadError> {
-        let Some(correct) = self.window.take() else {
-            return Ok(None);
-        };
-        let items = std::mem::take(&mut self.items);
-        counted(&mut self.reads);
-        let correct = correct.try_into_vec_as::<f64>()?[0];
-        // As Burn: the fraction first, then percent.
-        let percent = 100.0 * (correct / items as f64);
-        self.state.update(percent, items);
-        self.fresh = Some(NumericEntry::Aggregated { aggregated_value: percent, count: items });
-        Ok(Some(self.state.compute_update(self.format())))
+    fn read(self, items: usize) -> Result<(f64, f64), TensorReadError> {
+        let v = Tensor::cat(vec![self.sum, self.peak], 0).try_into_vec_as::<f64>()?;
+        let mean = v[0] / items as f64;
+        // A batch that exploded among finite ones is shown, so the divergence check sees it.
+        let shown = if mean < EXPLODED_LOSS && v[1] >= EXPLODED_LOSS { v[1] } else { mean };
+        Ok((mean, shown))
     }
 }
 
-impl Metric for SummedAccuracy {
-    type Input = CorrectInput;
+/// The right answers `[1]`.
+#[derive(Clone)]
+pub struct CorrectWindow(Tensor<1, Int>);
 
-    fn update(&mut self, input: &CorrectInput, meta: &MetricMetadata) -> Result<SerializedEntry, TensorReadError> {
-        self.fresh = None;
+impl Window for CorrectWindow {
+    type Input = AccuracyInput;
+    const NAME: &'static str = "Accuracy";
+    const UNIT: Option<&'static str> = Some("%");
+    const HIGHER_IS_BETTER: bool = true;
+    const READ_FIRST: bool = false;
+
+    fn add(window: &mut Option<Self>, input: &AccuracyInput) -> usize {
         if input.items > 0 {
             let c = input.correct.clone();
-            self.window = Some(match self.window.take() {
-                None => c,
-                Some(w) => w.add(c),
+            *window = Some(match window.take() {
+                None => Self(c),
+                Some(Self(w)) => Self(w.add(c)),
             });
-            self.items += input.items;
         }
-        if self.clock.due(false, meta)
-            && let Some(entry) = self.read_window()?
-        {
-            self.shown = entry.formatted.clone();
-            return Ok(entry);
-        }
-        Ok(SerializedEntry::new(self.shown.clone(), SerializedEntry::NOT_AVAILABLE.to_string()))
+        input.items
     }
 
-    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
-        self.read_window()?;
-        Ok(self.state.compute_final(self.format()))
-    }
-
-    fn clear(&mut self) {
-        *self = Self { name: self.name.clone(), reads: self.reads, ..Self::new() };
-    }
-
-    fn name(&self) -> MetricName {
-        self.name.clone()
-    }
-
-    fn attributes(&self) -> MetricAttributes {
-        NumericAttributes { unit: Some("%".to_string()), higher_is_better: true }.into()
-    }
-}
-
-impl Numeric for SummedAccuracy {
-    fn value(&self) -> Option<NumericEntry> {
-        self.fresh.clone()
-    }
-
-    fn running_value(&self) -> Option<NumericEntry> {
-        self.fresh.as_ref().map(|_| self.state.running_value())
-    }
-
-    fn final_value(&self) -> NumericEntry {
-        self.state.final_value()
+    fn read(self, items: usize) -> Result<(f64, f64), TensorReadError> {
+        let correct = self.0.try_into_vec_as::<f64>()?[0];
+        // As Burn: the fraction first, then percent.
+        let percent = 100.0 * (correct / items as f64);
+        Ok((percent, percent))
     }
 }
 
