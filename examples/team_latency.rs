@@ -102,11 +102,8 @@ fn median(v: Vec<f64>) -> f64 {
     d2l_mlp::bench::Spread::of(&v).median
 }
 
-/// The CPU model and its vector extensions, as the rules ask beside any speed figure.
+/// The CPU model and its vector extensions, as the rules ask beside any speed figure: `bench`'s
+/// line for flex, whose gemm and vector code the measured kernels share.
 fn machine() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info.lines().find_map(|l| l.strip_prefix("model name")).and_then(|l| l.split_once(':')).map_or("unknown CPU", |(_, v)| v.trim());
-    let flags: Vec<&str> = info.lines().find_map(|l| l.strip_prefix("flags")).map(|l| l.split_whitespace().collect()).unwrap_or_default();
-    let has = |f: &str| if flags.contains(&f) { f.to_string() } else { format!("no {f}") };
-    format!("CPU: {model} | {}, {}, {} | {} cores", has("avx2"), has("fma"), has("avx512f"), std::thread::available_parallelism().map_or(1, |n| n.get()))
+    format!("CPU: {}", d2l_mlp::bench::Machine::this(d2l_mlp::backend::BackendKind::Flex).describe())
 }
