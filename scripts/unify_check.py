@@ -19,7 +19,7 @@ import sys
 # Crates whose features the wgpu and ndarray features change by design: Burn's, and the cubecl
 # crates under burn-std (`persistence` would bring cubecl's autotune database, an SQLite in Rust,
 # into the default build).
-CHANGED_BY_DESIGN = ("burn", "burn-", "cubecl-common", "cubecl-environment", "cubecl-zspace", "d2l-mlp")
+CHANGED_BY_DESIGN = ("burn", "cubecl-common", "cubecl-environment", "cubecl-zspace", "d2l-mlp")
 
 
 def units(args):
